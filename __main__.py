@@ -1,0 +1,3 @@
+from tagsight.engine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Tagging engine: model, vectors, projection, ranking, store, training. Never imports Qt."""

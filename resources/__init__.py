@@ -1,0 +1,1 @@
+"""Bundled resources: model, class names, vocabularies, samples, screenshot."""
