@@ -1,0 +1,196 @@
+"""The `tagsight` command. Each subcommand is one `cmd_*` function over `tagsight.engine.service`.
+
+Heavy imports (onnxruntime, numpy, the engine) happen inside the commands, so `tagsight --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from tagsight.engine.backends import BackendError
+    from tagsight.engine.vocabulary import VocabularyError
+
+    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError]
+    try:
+        from tagsight.engine.vector_io import VectorFileError
+
+        types.append(VectorFileError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _add_vector_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="glove", help="word-vector backend (default: glove; see `tagsight plugins`)")
+    parser.add_argument("--vectors", type=Path, metavar="FILE", help="vectors file for the backend")
+
+
+def _add_tag_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vocab", default="default", metavar="NAME|FILE",
+                        help="vocabulary: default, imagenet1k, or a text file with one label per line")
+    _add_vector_options(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tagsight import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tagsight",
+        description="Tag images with ranked, open-vocabulary word labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"tagsight {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tag = commands.add_parser("tag", help="tag image files and folders", description="Tag image files and folders (recursive).")
+    tag.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    tag.add_argument("--top", type=int, default=5, metavar="K", help="labels per image (default 5)")
+    tag.add_argument("--min-score", type=float, metavar="S", help="hide labels scoring below S (cosine, -1..1)")
+    tag.add_argument("--jsonl", action="store_true", help="one JSON object per image on stdout")
+    tag.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
+    _add_tag_options(tag)
+    tag.set_defaults(func=cmd_tag)
+
+    info = commands.add_parser("info", help="versions, model, vectors, vocabulary and the provider in use")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _add_tag_options(info)
+    info.set_defaults(func=cmd_info)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(func=cmd_plugins)
+
+    similar = commands.add_parser("similar", help="nearest words of a word in a backend")
+    similar.add_argument("word")
+    similar.add_argument("--top", type=int, default=10, metavar="K")
+    _add_vector_options(similar)
+    similar.set_defaults(func=cmd_similar)
+    return parser
+
+
+def _tag_options(args: argparse.Namespace, **extra: Any) -> Any:
+    from tagsight.engine.service import TagOptions
+
+    return TagOptions(vocabulary=args.vocab, backend=args.backend, vectors_file=args.vectors, **extra)
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tagsight.engine.service import TaggingService, scan
+
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    found = scan(args.paths)
+    for path, reason in found.errors:
+        print(f"tagsight: {path}: {reason}", file=sys.stderr)
+    service = TaggingService()
+    options = _tag_options(args, top=args.top, min_score=args.min_score)
+    service.ranker(options)  # fail on a bad backend or vocabulary before any work
+    failures = len(found.errors)
+    bar = tqdm(total=len(found.files), unit="img", file=sys.stderr, disable=None, leave=False)
+    try:
+        for result in service.tag(found.files, options):
+            bar.update(1)
+            if result.error is not None:
+                failures += 1
+            if args.jsonl:
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            else:
+                bar.clear()
+                _print_result(result)
+    finally:
+        bar.close()
+    if failures:
+        print(f"tagsight: {failures} input(s) could not be tagged (reported above)", file=sys.stderr)
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def _print_result(result: Any) -> None:
+    print(result.path)
+    if result.error is not None:
+        print(f"  error: {result.error}")
+        return
+    width = max((len(label.label) for label in result.labels), default=0)
+    for label in result.labels:
+        sources = ", ".join(label.sources)
+        print(f"  {label.score:6.3f}  {label.label:<{width}}  <- {sources}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import TaggingService
+
+    info = TaggingService().info(_tag_options(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        width = max(len(key) for key in info)
+        for key, value in info.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            print(f"{key:<{width}}  {shown}")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tagsight.engine.plugins import plugin_infos
+
+    infos = plugin_infos()
+    if args.json:
+        print(json.dumps([asdict(info) for info in infos], indent=2))
+        return EXIT_OK
+    for info in infos:
+        status = f"  DISABLED: {info.error}" if info.error else ""
+        print(f"{info.name} {info.version or ''} ({info.source}): {', '.join(info.hooks) or '-'}{status}")
+    return EXIT_OK
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import TaggingService
+
+    try:
+        neighbours = TaggingService().similar(args.word, args.backend, args.vectors, args.top)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    for word, score in neighbours:
+        print(f"{score:6.3f}  {word}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="tagsight: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("tagsight: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # e.g. `tagsight tag ... | head`: stop quietly
+        return EXIT_OK
+    except _user_error_types() as exc:
+        print(f"tagsight: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
