@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tagsight.engine.projection import ConSE, softmax
+from tagsight.engine.ranking import Ranker, top_k
+from tagsight.engine.vocabulary import EmbeddedVocabulary, Vocabulary
+
+CLASS_VECTORS = np.array([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], np.float32)  # normalized by fit
+LOGITS = np.log(np.array([[0.5, 0.3, 0.2]], np.float32))
+
+
+def test_softmax_matches_probabilities() -> None:
+    np.testing.assert_allclose(softmax(LOGITS), [[0.5, 0.3, 0.2]], rtol=1e-6)
+
+
+def test_conse_hand_computed_example() -> None:
+    # Top-2 classes are 0 (p=.5) and 1 (p=.3): weights .5/.8 and .3/.8, mixed unit vectors.
+    projected = ConSE(top_t=2).fit(CLASS_VECTORS).transform(LOGITS)
+    np.testing.assert_allclose(projected.points, [[0.625, 0.375]], rtol=1e-6)
+    assert projected.source_classes.tolist() == [[0, 1]]
+    np.testing.assert_allclose(projected.source_weights, [[0.625, 0.375]], rtol=1e-6)
+
+
+def test_conse_skips_classes_without_vectors_and_not_allowed() -> None:
+    vectors = CLASS_VECTORS.copy()
+    vectors[0] = 0  # class 0 has no vector: mixing must skip it
+    projected = ConSE(top_t=2).fit(vectors).transform(LOGITS)
+    assert projected.source_classes.tolist() == [[1, 2]]
+    np.testing.assert_allclose(projected.points, [[-0.4, 0.6]], rtol=1e-6)  # (.3*(0,1) + .2*(-1,0)) / .5
+    only_two = ConSE(top_t=3, allowed_classes=np.array([2])).fit(CLASS_VECTORS).transform(LOGITS)
+    assert only_two.source_classes.tolist() == [[2]]
+
+
+def test_conse_needs_a_usable_class() -> None:
+    with pytest.raises(ValueError):
+        ConSE().fit(np.zeros((3, 2), np.float32))
+
+
+def test_top_k_is_cosine_best_first() -> None:
+    labels = np.array([[1, 0], [0, 1], [0.6, 0.8]], np.float32)
+    indices, scores = top_k(np.array([[3.0, 4.0], [1.0, 0.0]], np.float32), labels, 2)
+    assert indices.tolist() == [[2, 1], [0, 2]]
+    np.testing.assert_allclose(scores, [[1.0, 0.8], [1.0, 0.6]], rtol=1e-6)
+
+
+def _ranker() -> Ranker:
+    labels = np.array([[1, 0], [0, 1], [0.6, 0.8], [-1, 0]], np.float32)
+    vocabulary = EmbeddedVocabulary(Vocabulary("t", ("east", "north", "northeast", "west")), "test",
+                                    ("east", "north", "northeast", "west"), labels)
+    return Ranker(ConSE(top_t=2).fit(CLASS_VECTORS), ["e, east", "n, north", "w, west"], vocabulary)
+
+
+def test_ranker_labels_scores_and_sources() -> None:
+    (labels,) = _ranker().rank(LOGITS, top=3)
+    assert [label.label for label in labels] == ["northeast", "east", "north"]
+    # point (.625,.375): cos with (0.6,0.8) = (.375+.3)/|p|
+    norm = np.hypot(0.625, 0.375)
+    assert labels[0].score == pytest.approx((0.625 * 0.6 + 0.375 * 0.8) / norm, abs=1e-4)
+    # "east" came from class e only (class n is orthogonal to it); "northeast" from both, e first.
+    assert labels[1].sources == ("e",)
+    assert labels[0].sources == ("e", "n")
+
+
+def test_ranker_min_score_and_blocked_labels() -> None:
+    ranker = _ranker()
+    (labels,) = ranker.rank(LOGITS, top=3, blocked=[{"northeast"}])
+    assert [label.label for label in labels] == ["east", "north", "west"]
+    (strong,) = ranker.rank(LOGITS, top=4, min_score=0.5)
+    assert all(label.score >= 0.5 for label in strong) and "west" not in [label.label for label in strong]
