@@ -69,8 +69,29 @@ class ModelSpec:
 
 
 def default_model_spec() -> ModelSpec:
+    """The bundled EfficientNet-Lite0 (its manifest is in resources/models)."""
     manifest = files("tagsight.resources").joinpath(DEFAULT_MODEL_MANIFEST)
     return ModelSpec.from_manifest(Path(str(manifest)))
+
+
+def available_models() -> dict[str, ModelSpec]:
+    """Image models offered by plugins, by id (the bundled one among them)."""
+    from tagsight.engine import plugins
+
+    found: dict[str, ModelSpec] = {}
+    for _plugin, spec in plugins.collect("register_image_models"):
+        found.setdefault(spec.id, spec)
+    return found
+
+
+def get_model_spec(model_id: str | None) -> ModelSpec:
+    """The model `model_id`, or the bundled default when None."""
+    if model_id is None:
+        return default_model_spec()
+    models = available_models()
+    if model_id not in models:
+        raise ValueError(f"unknown model {model_id!r} (available: {', '.join(sorted(models))})")
+    return models[model_id]
 
 
 def choose_providers(available: Sequence[str]) -> list[str]:

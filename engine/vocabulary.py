@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from tagsight.engine import plugins
 from tagsight.engine.vectors import WordVectors, normalize_rows
-
-BUILTIN_VOCABULARIES = ("default", "imagenet1k")
 
 
 class VocabularyError(ValueError):
@@ -75,24 +76,36 @@ def embed(vocabulary: Vocabulary, vectors: WordVectors) -> EmbeddedVocabulary:
     return EmbeddedVocabulary(vocabulary, vectors.name, tuple(kept), matrix, tuple(missing))
 
 
-def imagenet_classes() -> list[str]:
+@cache
+def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class labels in the standard index order, synonyms joined by ", "."""
     text = files("tagsight.resources").joinpath("imagenet1k/classes.tsv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
-    return [row["names"] for row in sorted(rows, key=lambda r: int(r["index"]))]
+    return tuple(row["names"] for row in sorted(rows, key=lambda r: int(r["index"])))
+
+
+def default_vocabulary() -> Vocabulary:
+    resource = files("tagsight.resources").joinpath("vocabularies/default.txt")
+    return Vocabulary("default", _parse_labels(resource.read_text(encoding="utf-8")))
+
+
+def available_vocabularies() -> dict[str, Callable[[], Vocabulary]]:
+    """Named vocabularies offered by plugins (the built-in `default` and `imagenet1k` among them)."""
+    found: dict[str, Callable[[], Vocabulary]] = {}
+    for _plugin, (name, load) in plugins.collect("register_vocabularies"):
+        found.setdefault(name, load)
+    return found
 
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:
-    """A built-in vocabulary by name, or a text file with one label per line ('#' starts a comment)."""
-    if name_or_path == "imagenet1k":
-        return Vocabulary("imagenet1k", tuple(imagenet_classes()))
-    if name_or_path == "default":
-        resource = files("tagsight.resources").joinpath("vocabularies/default.txt")
-        return Vocabulary("default", _parse_labels(resource.read_text(encoding="utf-8")))
+    """A vocabulary by name, or a text file with one label per line ('#' starts a comment)."""
+    named = available_vocabularies()
+    if name_or_path in named:
+        return named[name_or_path]()
     path = Path(name_or_path)
     if not path.is_file():
-        known = ", ".join(BUILTIN_VOCABULARIES)
-        raise VocabularyError(f"{name_or_path}: no such vocabulary file (built-in vocabularies: {known})")
+        known = ", ".join(sorted(named))
+        raise VocabularyError(f"{name_or_path}: no such vocabulary file (named vocabularies: {known})")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
