@@ -23,7 +23,10 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from tagsight.engine.backends import BackendError
     from tagsight.engine.vocabulary import VocabularyError
 
-    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError]
+    from tagsight.engine.store import StoreError
+    from tagsight.engine.xmp import XmpError
+
+    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError, StoreError, XmpError]
     try:
         from tagsight.engine.vector_io import VectorFileError
 
@@ -72,6 +75,45 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(func=cmd_plugins)
+
+    corrections = commands.add_parser(
+        "corrections",
+        help="import, export, undo and redo corrections",
+        description="The log of what was accepted, rejected, added and renamed, kept in the store.",
+    )
+    actions = corrections.add_subparsers(dest="corrections_command", metavar="ACTION", required=True)
+    imp = actions.add_parser(
+        "import",
+        help="import corrections from a CSV (path,label,action[,previous,...]) or an exported log",
+        description="Import corrections. Bad rows are reported with their line numbers and skipped; "
+        "the good rows are saved (one undo step). Exit status 1 if any row was bad.",
+    )
+    imp.add_argument("file", type=Path, metavar="FILE.csv", help="CSV with a header naming path,label,action (or .jsonl)")
+    imp.add_argument("--base", type=Path, metavar="DIR", help="folder relative paths start from (default: the file's)")
+    imp.set_defaults(func=cmd_corrections_import)
+    exp = actions.add_parser("export", help="write the whole correction log (import it elsewhere to reproduce it)")
+    exp.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or jsonl")
+    exp.add_argument("--out", type=Path, metavar="FILE", help="file to write (default: stdout)")
+    exp.set_defaults(func=cmd_corrections_export)
+    for name, func, verb in (("undo", cmd_corrections_undo, "undo"), ("redo", cmd_corrections_redo, "redo")):
+        step = actions.add_parser(name, help=f"{verb} the last N actions (a bulk action or an import counts as one)")
+        step.add_argument("n", nargs="?", type=int, default=1, metavar="N", help="how many (default 1)")
+        step.set_defaults(func=func)
+    for sub in actions.choices.values():
+        sub.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
+
+    export = commands.add_parser(
+        "export",
+        help="export confirmed tags: jsonl, csv or XMP sidecars",
+        description="Export confirmed tags (and predictions with --with-predictions). XMP: a sidecar "
+        "NAME.xmp per image, merged into an existing one, next to the image or mirrored under --out.",
+    )
+    export.add_argument("--format", default="jsonl", metavar="FORMAT", help="jsonl (default), csv, xmp, or a plugin's")
+    export.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: stdout; xmp: next to images)")
+    export.add_argument("--with-predictions", action="store_true", help="add each image's latest predictions")
+    export.add_argument("--min-score", type=float, metavar="S", help="with --with-predictions: only scores >= S")
+    export.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
+    export.set_defaults(func=cmd_export)
 
     similar = commands.add_parser("similar", help="nearest words of a word in a backend")
     similar.add_argument("word")
@@ -157,6 +199,76 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         status = f"  DISABLED: {info.error}" if info.error else ""
         print(f"{info.name} {info.version or ''} ({info.source}): {', '.join(info.hooks) or '-'}{status}")
     return EXIT_OK
+
+
+def cmd_corrections_import(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import import_corrections
+
+    report = import_corrections(args.file, args.db, args.base)
+    for error in report.errors:
+        print(f"tagsight: {args.file}:{error.line}: {error.message}", file=sys.stderr)
+    summary = f"imported {report.imported} correction(s)"
+    if report.duplicates:
+        summary += f", {report.duplicates} already present"
+    if report.errors:
+        summary += f"; {len(report.errors)} bad row(s) skipped (reported above)"
+    print(summary)
+    if report.errors:
+        return EXIT_PARTIAL if report.imported or report.duplicates else EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_corrections_export(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import export_corrections
+
+    count = export_corrections(args.out if args.out is not None else sys.stdout, args.format, args.db)
+    if args.out is not None:
+        print(f"wrote {count} correction(s) to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_steps(events: list[Any], verb: str) -> int:
+    if not events:
+        print(f"nothing to {verb}")
+        return EXIT_OK
+    for event in events:
+        renamed = f" (renamed from {event.previous})" if event.previous else ""
+        print(f"{verb}: {event.path}: {event.label}{renamed}")
+    return EXIT_OK
+
+
+def cmd_corrections_undo(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import undo_corrections
+
+    if args.n < 1:
+        raise UserError("N must be at least 1")
+    return _print_steps(undo_corrections(args.n, args.db), "undo")
+
+
+def cmd_corrections_redo(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import redo_corrections
+
+    if args.n < 1:
+        raise UserError("N must be at least 1")
+    return _print_steps(redo_corrections(args.n, args.db), "redo")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import export_tags
+
+    if args.min_score is not None and not args.with_predictions:
+        raise UserError("--min-score applies to predictions: add --with-predictions")
+    try:
+        summary = export_tags(args.format, args.out, args.db, args.with_predictions, args.min_score)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for path, reason in summary.errors:
+        print(f"tagsight: {path}: {reason}", file=sys.stderr)
+    for note in summary.notes:
+        print(f"tagsight: {note}", file=sys.stderr)
+    if summary.written:
+        print(f"exported {summary.images} image(s) to {len(summary.written)} file(s)", file=sys.stderr)
+    return EXIT_PARTIAL if summary.errors else EXIT_OK
 
 
 def cmd_similar(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from tagsight.engine.projection import ConSE
 from tagsight.engine.ranking import LabelScore, Ranker
 from tagsight.engine.vectors import WordVectors
 from tagsight.engine.vocabulary import embed, label_vector, load_vocabulary
+
+if TYPE_CHECKING:
+    from tagsight.engine.export import Exporter, ExportSummary
+    from tagsight.engine.store import CorrectionEvent, ImportReport, Store
 
 
 @dataclass(frozen=True)
@@ -228,3 +232,65 @@ def _batched(items: Iterable[_Decoded], size: int) -> Iterator[list[_Decoded]]:
             batch = []
     if batch:
         yield batch
+
+
+# -- the store: corrections and export -------------------------------------------------------------
+# Module functions, each opening the store for one command and closing it; the GUI keeps one
+# `Store` open instead (`open_store`). Imports are lazy so `tagsight tag` without a store stays light.
+
+
+def open_store(db: Path | None = None) -> Store:
+    """The store at `db`, or the default one in the user data directory."""
+    from tagsight.engine.paths import default_db_path
+    from tagsight.engine.store import Store
+
+    return Store.open(db if db is not None else default_db_path())
+
+
+def import_corrections(file: Path, db: Path | None = None, base_dir: Path | None = None) -> ImportReport:
+    """Import a CSV (path,label,action[,previous,time,source,...]) or .jsonl of corrections."""
+    with open_store(db) as store:
+        return store.import_corrections(file, base_dir=base_dir)
+
+
+def export_corrections(out: Path | TextIO, fmt: str = "csv", db: Path | None = None) -> int:
+    """Write the whole correction log; importing it elsewhere reproduces the same events."""
+    with open_store(db) as store:
+        return store.export_corrections(out, fmt)
+
+
+def undo_corrections(n: int = 1, db: Path | None = None, source: str = "cli") -> list[CorrectionEvent]:
+    """Undo the last `n` user actions (a bulk action or an import is one); returns the undo events."""
+    with open_store(db) as store:
+        return store.undo(n, source=source)
+
+
+def redo_corrections(n: int = 1, db: Path | None = None, source: str = "cli") -> list[CorrectionEvent]:
+    with open_store(db) as store:
+        return store.redo(n, source=source)
+
+
+def exporters() -> dict[str, Exporter]:
+    """Export formats by name, from the `register_exporters` plugin hook. Until the built-in
+    exporter plugin is registered, the built-in exporters are offered directly."""
+    from tagsight.engine.export import BUILTIN_EXPORTERS
+    from tagsight.engine.plugins import collect
+
+    found = {exporter.name: exporter for _plugin, exporter in collect("register_exporters")}
+    return found or {exporter.name: exporter for exporter in BUILTIN_EXPORTERS}
+
+
+def export_tags(
+    fmt: str,
+    out: Path | None = None,
+    db: Path | None = None,
+    with_predictions: bool = False,
+    min_score: float | None = None,
+) -> ExportSummary:
+    """Export confirmed tags (and, if asked, predictions scoring at least `min_score`)."""
+    available = exporters()
+    if fmt not in available:
+        raise ValueError(f"unknown export format {fmt!r} (available: {', '.join(sorted(available))})")
+    with open_store(db) as store:
+        records = store.export_records(with_predictions=with_predictions, min_score=min_score)
+    return available[fmt].write(records, out)
