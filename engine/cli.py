@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,6 +18,25 @@ EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand offered by a plugin (`register_commands` hook)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def plugin_commands() -> dict[str, Command]:
+    from tagsight.engine.plugins import collect
+
+    found: dict[str, Command] = {}
+    for _plugin, command in collect("register_commands"):
+        found.setdefault(command.name, command)
+    return found
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -120,7 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--top", type=int, default=10, metavar="K")
     _add_vector_options(similar)
     similar.set_defaults(func=cmd_similar)
+
+    for command in plugin_commands().values():
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(func=command.run)
     return parser
+
+
+def _service(args: argparse.Namespace) -> Any:
+    """The engine's service over the store named by --db (opened on first use, closed by `with`)."""
+    from tagsight.engine.service import TaggingService
+
+    return TaggingService(db_path=getattr(args, "db", None))
 
 
 def _tag_options(args: argparse.Namespace, **extra: Any) -> Any:
@@ -132,33 +164,40 @@ def _tag_options(args: argparse.Namespace, **extra: Any) -> Any:
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tagsight.engine.service import TaggingService, scan
+    from tagsight.engine.service import scan
 
     if args.top < 1:
         raise UserError("--top must be at least 1")
     found = scan(args.paths)
     for path, reason in found.errors:
         print(f"tagsight: {path}: {reason}", file=sys.stderr)
-    service = TaggingService()
     options = _tag_options(args, top=args.top, min_score=args.min_score)
-    service.ranker(options)  # fail on a bad backend or vocabulary before any work
     failures = len(found.errors)
     bar = tqdm(total=len(found.files), unit="img", file=sys.stderr, disable=None, leave=False)
+    with _service(args) as service:
+        service.ranker(options)  # fail on a bad backend or vocabulary before any work
+        failures += _print_results(service.tag(found.files, options), args.jsonl, bar)
+    if failures:
+        print(f"tagsight: {failures} input(s) could not be tagged (reported above)", file=sys.stderr)
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def _print_results(results: Any, jsonl: bool, bar: Any) -> int:
+    """Print each result as it comes (it is already committed); returns how many were errors."""
+    failures = 0
     try:
-        for result in service.tag(found.files, options):
+        for result in results:
             bar.update(1)
             if result.error is not None:
                 failures += 1
-            if args.jsonl:
+            if jsonl:
                 print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
             else:
                 bar.clear()
                 _print_result(result)
     finally:
         bar.close()
-    if failures:
-        print(f"tagsight: {failures} input(s) could not be tagged (reported above)", file=sys.stderr)
-    return EXIT_PARTIAL if failures else EXIT_OK
+    return failures
 
 
 def _print_result(result: Any) -> None:
@@ -202,9 +241,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_corrections_import(args: argparse.Namespace) -> int:
-    from tagsight.engine.service import import_corrections
-
-    report = import_corrections(args.file, args.db, args.base)
+    with _service(args) as service:
+        report = service.import_corrections(args.file, args.base)
     for error in report.errors:
         print(f"tagsight: {args.file}:{error.line}: {error.message}", file=sys.stderr)
     summary = f"imported {report.imported} correction(s)"
@@ -219,9 +257,8 @@ def cmd_corrections_import(args: argparse.Namespace) -> int:
 
 
 def cmd_corrections_export(args: argparse.Namespace) -> int:
-    from tagsight.engine.service import export_corrections
-
-    count = export_corrections(args.out if args.out is not None else sys.stdout, args.format, args.db)
+    with _service(args) as service:
+        count = service.export_corrections(args.out if args.out is not None else sys.stdout, args.format)
     if args.out is not None:
         print(f"wrote {count} correction(s) to {args.out}", file=sys.stderr)
     return EXIT_OK
@@ -238,30 +275,27 @@ def _print_steps(events: list[Any], verb: str) -> int:
 
 
 def cmd_corrections_undo(args: argparse.Namespace) -> int:
-    from tagsight.engine.service import undo_corrections
-
     if args.n < 1:
         raise UserError("N must be at least 1")
-    return _print_steps(undo_corrections(args.n, args.db), "undo")
+    with _service(args) as service:
+        return _print_steps(service.undo(args.n, source="cli"), "undo")
 
 
 def cmd_corrections_redo(args: argparse.Namespace) -> int:
-    from tagsight.engine.service import redo_corrections
-
     if args.n < 1:
         raise UserError("N must be at least 1")
-    return _print_steps(redo_corrections(args.n, args.db), "redo")
+    with _service(args) as service:
+        return _print_steps(service.redo(args.n, source="cli"), "redo")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tagsight.engine.service import export_tags
-
     if args.min_score is not None and not args.with_predictions:
         raise UserError("--min-score applies to predictions: add --with-predictions")
-    try:
-        summary = export_tags(args.format, args.out, args.db, args.with_predictions, args.min_score)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    with _service(args) as service:
+        try:
+            summary = service.export_tags(args.format, args.out, args.with_predictions, args.min_score)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     for path, reason in summary.errors:
         print(f"tagsight: {path}: {reason}", file=sys.stderr)
     for note in summary.notes:
@@ -293,8 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help()
-        return EXIT_OK
+        if "gui" not in plugin_commands():
+            parser.print_help()
+            return EXIT_OK
+        args = parser.parse_args(["gui"])  # plain `tagsight` opens the window
+        func = args.func
     try:
         return func(args)
     except KeyboardInterrupt:

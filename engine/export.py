@@ -23,6 +23,8 @@ CSV_COLUMNS = ("path", "label", "kind", "score", "rank")
 
 __all__ = [
     "BUILTIN_EXPORTERS",
+    "available_exporters",
+    "get_exporter",
     "CSV_COLUMNS",
     "ExportRecord",
     "ExportSummary",
@@ -166,3 +168,20 @@ BUILTIN_EXPORTERS = (
     _one_file("csv", ".csv", export_csv),
     Exporter("xmp", "XMP sidecars (NAME.xmp next to each image, or mirrored under --out), merged", _xmp_write),
 )
+
+
+def available_exporters() -> dict[str, Exporter]:
+    """Export formats by name, offered by plugins (the built-in jsonl, csv and xmp among them)."""
+    from tagsight.engine.plugins import collect
+
+    found: dict[str, Exporter] = {}
+    for _plugin, exporter in collect("register_exporters"):
+        found.setdefault(exporter.name, exporter)
+    return found
+
+
+def get_exporter(name: str) -> Exporter:
+    exporters = available_exporters()
+    if name not in exporters:
+        raise ValueError(f"unknown export format {name!r} (available: {', '.join(sorted(exporters))})")
+    return exporters[name]

@@ -62,3 +62,16 @@ def register_image_models(register: Callable[..., None]) -> None:
 
     :param register: callback taking one ``ModelSpec``.
     """
+
+
+@hookspec
+def register_commands(register: Callable[..., None]) -> None:
+    """Offer ``tagsight`` subcommands.
+
+    Call ``register(command)`` with a :class:`tagsight.engine.cli.Command`: its ``name`` (the
+    subcommand), a one-line ``help``, ``add_arguments(parser)`` adding its options to an
+    ``argparse.ArgumentParser``, and ``run(args)`` returning the exit status. The built-in ``gui``
+    command is offered this way, which keeps the engine free of Qt.
+
+    :param register: callback taking one ``Command``.
+    """

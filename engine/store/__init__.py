@@ -29,6 +29,7 @@ from .types import (
     Source,
     TaggedImage,
     TagState,
+    normalize_path,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "TagState",
     "TaggedImage",
     "fold",
+    "normalize_path",
 ]
