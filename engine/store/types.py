@@ -128,6 +128,13 @@ class TagState:
     def blocked(self) -> frozenset[str]:
         return self.rejected | self.renamed_from
 
+    @property
+    def review(self) -> str:
+        """'confirmed' (has tags), 'reviewed' (only turned labels down) or 'unreviewed'."""
+        if self.tags:
+            return "confirmed"
+        return "reviewed" if self.blocked else "unreviewed"
+
 
 @dataclass(frozen=True)
 class RowError:
