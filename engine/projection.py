@@ -59,14 +59,14 @@ class ConSE:
         return self
 
     def transform(self, logits: np.ndarray) -> Projected:
-        probs = softmax(np.asarray(logits, dtype=np.float32))
-        probs[:, ~self.usable_] = 0.0
+        # The weights are the top-T probabilities renormalized over those T, which is a softmax over
+        # the top-T logits alone: the full softmax's denominator cancels, so it is never computed.
+        logits = np.where(self.usable_, np.asarray(logits, dtype=np.float32), -np.inf)
         t = min(self.top_t, int(self.usable_.sum()))
-        top = np.argpartition(-probs, t - 1, axis=1)[:, :t]
-        top_p = np.take_along_axis(probs, top, axis=1)
-        order = np.argsort(-top_p, axis=1)
+        top = np.argpartition(logits, logits.shape[1] - t, axis=1)[:, -t:]
+        top_logits = np.take_along_axis(logits, top, axis=1)
+        order = np.argsort(-top_logits, axis=1)
         top = np.take_along_axis(top, order, axis=1)
-        top_p = np.take_along_axis(top_p, order, axis=1)
-        weights = top_p / np.maximum(top_p.sum(axis=1, keepdims=True), np.finfo(np.float32).tiny)
+        weights = softmax(np.take_along_axis(top_logits, order, axis=1))
         points = np.einsum("nt,ntd->nd", weights, self.class_vectors_[top])
-        return Projected(points.astype(np.float32), top, weights.astype(np.float32))
+        return Projected(points.astype(np.float32), top, weights)

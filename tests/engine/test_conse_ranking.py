@@ -69,3 +69,15 @@ def test_ranker_min_score_and_blocked_labels() -> None:
     assert [label.label for label in labels] == ["east", "north", "west"]
     (strong,) = ranker.rank(LOGITS, top=4, min_score=0.5)
     assert all(label.score >= 0.5 for label in strong) and "west" not in [label.label for label in strong]
+
+
+def test_top_k_is_exact_on_a_large_vocabulary() -> None:
+    rng = np.random.default_rng(7)
+    labels = rng.normal(size=(5000, 16)).astype(np.float32)
+    labels /= np.linalg.norm(labels, axis=1, keepdims=True)
+    labels[100] = labels[200]  # a tie must not lose labels
+    points = rng.normal(size=(300, 16)).astype(np.float32)
+    indices, scores = top_k(points, labels, 7, chunk=64)
+    exact = (points / np.linalg.norm(points, axis=1, keepdims=True)) @ labels.T
+    np.testing.assert_allclose(scores, -np.sort(-exact, axis=1)[:, :7], rtol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(exact, indices, axis=1), scores, rtol=1e-5)
