@@ -1,0 +1,227 @@
+"""The images of the open folder as a Qt list model, and the filter in front of it.
+
+One `ImageItem` per file holds everything the grid and the panel show: the ranked labels from the engine,
+the user's decisions from the store, and whether the file could be read. Updates arrive in groups (a batch
+of tagging results, a burst of thumbnails) and are announced with one `dataChanged` per run of rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QPixmap
+
+from tagsight.desktop.store_adapter import ImageState
+from tagsight.desktop.thumbnails import Loaded
+from tagsight.engine.ranking import LabelScore
+from tagsight.engine.service import ImageResult
+
+MAX_SUGGESTIONS = 9  # keys 1-9
+ItemRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class ImageItem:
+    path: Path
+    name: str
+    labels: tuple[LabelScore, ...] = ()
+    tagged: bool = False
+    error: str | None = None  # the engine could not read it
+    thumbnail_error: str | None = None  # the thumbnail maker could not read it
+    state: ImageState = field(default_factory=ImageState)
+
+    @property
+    def unreadable(self) -> str | None:
+        return self.error or self.thumbnail_error
+
+
+def suggestions(item: ImageItem, threshold: float) -> list[LabelScore]:
+    """The labels still to decide on, best first: above the threshold, neither tagged nor turned down."""
+    decided = set(item.state.tags) | item.state.blocked
+    shown = [s for s in item.labels if s.score >= threshold and s.label not in decided]
+    return shown[:MAX_SUGGESTIONS]
+
+
+class ImageListModel(QAbstractListModel):
+    """Rows are the image files of the open folder, in scan order."""
+
+    def __init__(self, request_thumbnail: Callable[[Path], None] | None = None, max_pixmaps: int = 2000) -> None:
+        super().__init__()
+        self.items: list[ImageItem] = []
+        self.threshold = 0.0
+        self._rows: dict[Path, int] = {}
+        self._pixmaps: OrderedDict[Path, QPixmap] = OrderedDict()
+        self._max_pixmaps = max_pixmaps
+        self._request_thumbnail = request_thumbnail
+
+    # Qt model interface
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.items):
+            return None
+        item = self.items[index.row()]
+        if role == ItemRole:
+            return item
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.name
+        if role == PathRole:
+            return str(item.path)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.pixmap(item)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(item)
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    # loading
+    def set_files(self, paths: Sequence[Path]) -> None:
+        self.beginResetModel()
+        self.items = [ImageItem(p, p.name) for p in paths]
+        self._rows = {p: i for i, p in enumerate(paths)}
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    def row_of(self, path: Path) -> int | None:
+        return self._rows.get(path)
+
+    def item(self, row: int) -> ImageItem:
+        return self.items[row]
+
+    def paths(self) -> list[Path]:
+        return [item.path for item in self.items]
+
+    def pixmap(self, item: ImageItem) -> QPixmap | None:
+        pixmap = self._pixmaps.get(item.path)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(item.path)
+            return pixmap
+        if item.thumbnail_error is None and self._request_thumbnail is not None:
+            self._request_thumbnail(item.path)
+        return None
+
+    def has_thumbnail(self, path: Path) -> bool:
+        return path in self._pixmaps
+
+    def add_thumbnails(self, loaded: Iterable[Loaded]) -> None:
+        rows: list[int] = []
+        for result in loaded:
+            row = self._rows.get(result.path)
+            if row is None:
+                continue  # from a folder that is no longer open
+            if result.image is None:
+                self.items[row].thumbnail_error = result.error
+            else:
+                self._pixmaps[result.path] = QPixmap.fromImage(result.image)  # GUI thread only
+            rows.append(row)
+        while len(self._pixmaps) > self._max_pixmaps:
+            self._pixmaps.popitem(last=False)  # least recently painted; reloads from the disk cache
+        self._changed(rows)
+
+    def add_results(self, results: Iterable[ImageResult]) -> None:
+        rows: list[int] = []
+        for result in results:
+            row = self._rows.get(result.path)
+            if row is None:
+                continue
+            item = self.items[row]
+            item.labels, item.error, item.tagged = result.labels, result.error, True
+            rows.append(row)
+        self._changed(rows)
+
+    def set_states(self, states: dict[Path, ImageState]) -> None:
+        rows: list[int] = []
+        for path, state in states.items():
+            row = self._rows.get(path)
+            if row is not None and self.items[row].state != state:
+                self.items[row].state = state
+                rows.append(row)
+        self._changed(rows)
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold = threshold
+        if self.items:
+            self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
+
+    def _changed(self, rows: list[int]) -> None:
+        """One dataChanged per run of consecutive rows."""
+        if not rows:
+            return
+        rows.sort()
+        start = previous = rows[0]
+        for row in rows[1:] + [None]:  # type: ignore[list-item]
+            if row is not None and row <= previous + 1:
+                previous = row
+                continue
+            self.dataChanged.emit(self.index(start), self.index(previous))
+            if row is not None:
+                start = previous = row
+
+    def _tooltip(self, item: ImageItem) -> str:
+        lines = [str(item.path)]
+        if item.unreadable:
+            lines.append(f"Cannot read this image: {item.unreadable}")
+        if item.state.tags:
+            lines.append("Tags: " + ", ".join(item.state.tags))
+        shown = suggestions(item, self.threshold)
+        if shown:
+            lines.append("Suggested: " + ", ".join(s.label for s in shown))
+        return "\n".join(lines)
+
+
+class FilterMode(enum.Enum):
+    ALL = "All images"
+    UNREVIEWED = "Unreviewed only"
+    UNREADABLE = "Unreadable only"
+
+
+class ImageFilterProxy(QSortFilterProxyModel):
+    """Shows the images whose tags or suggestions contain the filter text, in the chosen mode."""
+
+    def __init__(self, source: ImageListModel) -> None:
+        super().__init__()
+        self.setSourceModel(source)
+        self.setDynamicSortFilter(True)
+        self.text = ""
+        self.mode = FilterMode.ALL
+        self._source = source
+
+    def set_filter(self, text: str | None = None, mode: FilterMode | None = None) -> None:
+        if text is not None:
+            self.text = text.strip().lower()
+        if mode is not None:
+            self.mode = mode
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+; invalidateRowsFilter is deprecated there
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateRowsFilter()
+
+    def active(self) -> bool:
+        return bool(self.text) or self.mode is not FilterMode.ALL
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        if not self.text and self.mode is FilterMode.ALL:
+            return True
+        item = self._source.items[source_row]
+        if self.mode is FilterMode.UNREVIEWED and item.state.review != "unreviewed":
+            return False
+        if self.mode is FilterMode.UNREADABLE and not item.unreadable:
+            return False
+        if not self.text:
+            return True
+        labels = [*item.state.tags, *(s.label for s in suggestions(item, self._source.threshold))]
+        return any(self.text in label.lower() for label in labels)

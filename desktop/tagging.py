@@ -1,0 +1,195 @@
+"""Tagging in one long-lived worker thread, visible images first.
+
+A `TagRun` is the plain state object of one pass over a folder: the files still to do, the ones the user
+is looking at now (served first), progress, cancellation and the results not yet taken by the GUI. The
+worker feeds `TaggingService.tag` in chunks, so a scroll re-orders what comes next within a chunk's time,
+and posts results once per model batch: the grid is updated per batch, never per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from tagsight.desktop.jobs import Job
+from tagsight.engine.progress import Cancelled
+from tagsight.engine.service import ImageResult, TaggingService, TagOptions
+
+log = logging.getLogger(__name__)
+
+CHUNK = 128  # files per `tag` call: large enough to keep decoding ahead of the model
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the status bar shows: the provider really in use, the model, the backend and vocabulary."""
+
+    provider: str
+    model: str
+    backend: str
+    vectors: str
+    vocabulary: str
+    vocabulary_labels: tuple[str, ...]
+
+
+class TagRun(Job[ImageResult]):
+    """One pass over `paths`, in order except for the ones the user is looking at. Images tagged before
+    (with any backend) are re-ranked from their CNN outputs cached in the store, without the CNN."""
+
+    def __init__(self, paths: Sequence[Path], options: TagOptions) -> None:
+        super().__init__("tagging")
+        self.options = options
+        self._order = list(paths)
+        self._remaining = set(paths)
+        self._cursor = 0
+        self._wanted: list[Path] = []
+        self._order_lock = threading.Lock()
+        self.total = len(self._order)
+
+    def prioritize(self, paths: Iterable[Path]) -> None:
+        """Tag these next (the rows on screen). Safe to call from the GUI thread at any time."""
+        wanted = list(paths)
+        with self._order_lock:
+            self._wanted = wanted
+
+    def next_chunk(self, size: int) -> list[Path]:
+        with self._order_lock:
+            chunk = [p for p in self._wanted if p in self._remaining][:size]
+            self._remaining.difference_update(chunk)
+            while len(chunk) < size and self._cursor < len(self._order):
+                path = self._order[self._cursor]
+                self._cursor += 1
+                if path in self._remaining:
+                    self._remaining.discard(path)
+                    chunk.append(path)
+            return chunk
+
+
+class _Offset:
+    """Progress of one chunk reported as progress of the whole run."""
+
+    def __init__(self, run: TagRun, offset: int) -> None:
+        self.run, self.offset = run, offset
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        self.run.report(self.offset + done, self.run.total, message)
+
+    def cancelled(self) -> bool:
+        return self.run.cancelled()
+
+
+class TaggingController(QObject):
+    """Owns the tagging thread. `start` replaces any run in progress; results arrive through the run's
+    `ready` signal and `TagRun.take`."""
+
+    engine_ready = Signal(object)  # EngineInfo, once per options: the model and vectors are loaded
+    engine_failed = Signal(str)
+
+    def __init__(self, service: TaggingService) -> None:
+        super().__init__()
+        self.service = service
+        self.run: TagRun | None = None
+        self._queue: queue.Queue[TagRun | TagOptions | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="tagging", daemon=True)
+        self._thread.start()
+
+    def load(self, options: TagOptions) -> None:
+        """Load the model, vectors and vocabulary for `options` in the background (at start-up)."""
+        self._queue.put(options)
+
+    def start(self, run: TagRun) -> TagRun:
+        self.cancel()
+        self.run = run
+        self._queue.put(run)
+        return run
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        self.cancel()
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        loaded: set[TagOptions] = set()
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            if isinstance(task, TagOptions):
+                if task not in loaded and self._load(task):
+                    loaded.add(task)
+                continue
+            if task.cancelled():
+                task.finish()
+                continue
+            if task.options not in loaded:
+                task.report(0, task.total, "Loading the model and word vectors…")
+                if not self._load(task.options):
+                    task.finish("the model or word vectors could not be loaded")
+                    continue
+                loaded.add(task.options)
+            self._execute(task)
+
+    def _load(self, options: TagOptions) -> bool:
+        try:
+            ranker = self.service.ranker(options)
+            info = EngineInfo(
+                provider=self.service.model.provider,
+                model=self.service.model_spec.id,
+                backend=options.backend,
+                vectors=self.service.vectors(options.backend, options.vectors_file).name,
+                vocabulary=options.vocabulary,
+                vocabulary_labels=tuple(ranker.vocabulary.labels),
+            )
+        except Exception as exc:  # a bad vocabulary file or vectors file: tell the user, keep running
+            log.exception("loading %s failed", options)
+            self.engine_failed.emit(f"{type(exc).__name__}: {exc}")
+            return False
+        self.engine_ready.emit(info)
+        return True
+
+    def _execute(self, run: TagRun) -> None:
+        error: str | None = None
+        done = 0
+        try:
+            while chunk := run.next_chunk(CHUNK):
+                self._drain(run, self.service.tag(chunk, run.options, _Offset(run, done)))
+                done += len(chunk)
+        except Cancelled:
+            pass
+        except Exception as exc:
+            log.exception("tagging failed")
+            error = f"{type(exc).__name__}: {exc}"
+        run.finish(error)
+
+    @staticmethod
+    def _drain(run: TagRun, results: Iterable[ImageResult]) -> None:
+        batch: list[ImageResult] = []
+        size = run.options.batch_size
+        try:
+            for result in results:
+                batch.append(result)
+                if len(batch) >= size:
+                    run.post(batch)
+                    batch = []
+                if run.cancelled():
+                    raise Cancelled()
+        finally:
+            run.post(batch)  # what was finished before a cancel is still shown
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # stops the engine's decode pool now, not at garbage collection
+
+
+def tag_options(**fields: Any) -> TagOptions:
+    """The options the window tags with: enough labels that 9 remain after the user turns some down."""
+    return TagOptions(top=15, **fields)
