@@ -12,6 +12,9 @@ from tagsight.engine.vectors import normalize_rows
 from tagsight.engine.vocabulary import EmbeddedVocabulary, synonyms
 
 
+GROUP = 64  # labels per group in the two-level top-k below
+
+
 def top_k(
     points: np.ndarray, label_matrix: np.ndarray, k: int, chunk: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -22,11 +25,15 @@ def top_k(
     """
     n, m = len(points), label_matrix.shape[0]
     k = min(k, m)
+    padded = -(-m // GROUP) * GROUP
+    labels_t = np.zeros((label_matrix.shape[1], padded), dtype=np.float32)
+    labels_t[:, :m] = label_matrix.T
     indices = np.empty((n, k), dtype=np.int64)
     scores = np.empty((n, k), dtype=np.float32)
     unit = normalize_rows(np.asarray(points, dtype=np.float32))
     for start in range(0, n, chunk):
-        block = unit[start:start + chunk] @ label_matrix.T
+        block = unit[start:start + chunk] @ labels_t
+        block[:, m:] = -np.inf
         indices[start:start + chunk], scores[start:start + chunk] = _block_top_k(block, k)
     return indices, scores
 
@@ -34,20 +41,21 @@ def top_k(
 def _block_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of each row without partitioning whole rows (the slow part at 20k labels).
 
-    The k-th largest score of a strided sample of columns is at most the row's true k-th largest,
-    so every column scoring at least that is a candidate and the true top k are among them; only
-    those few (about k x stride per row) are sorted.
+    Columns are taken in groups of GROUP. A group holding one of the row's k best labels has a
+    maximum at least the k-th best score, so those groups are among the k groups with the largest
+    maxima: only those k x GROUP candidates are partitioned.
     """
-    rows_n, m = block.shape
-    stride = max(1, m // (256 * k))
-    sample = block[:, ::stride]
-    threshold = np.partition(sample, sample.shape[1] - k, axis=1)[:, -k]
-    rows, cols = np.nonzero(block >= threshold[:, None])
-    values = block[rows, cols]
-    order = np.lexsort((-values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    take = np.searchsorted(rows, np.arange(rows_n))[:, None] + np.arange(k)
-    return cols[take], values[take]
+    rows = block.shape[0]
+    groups = block.reshape(rows, -1, GROUP)
+    g = min(k, groups.shape[1])
+    best_groups = np.argpartition(groups.max(axis=2), groups.shape[1] - g, axis=1)[:, -g:]
+    candidates = np.take_along_axis(groups, best_groups[:, :, None], axis=1).reshape(rows, -1)
+    columns = (best_groups[:, :, None] * GROUP + np.arange(GROUP)).reshape(rows, -1)
+    top = np.argpartition(candidates, candidates.shape[1] - k, axis=1)[:, -k:]
+    top_scores = np.take_along_axis(candidates, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    return (np.take_along_axis(np.take_along_axis(columns, top, axis=1), order, axis=1),
+            np.take_along_axis(top_scores, order, axis=1))
 
 
 def source_contributions(
@@ -94,19 +102,21 @@ class Ranker:
         indices, scores = top_k(projected.points, self.vocabulary.matrix, top + extra)
         sources = self.projection.class_vectors_[projected.source_classes]
         contributions = source_contributions(sources, projected.source_weights, self.vocabulary.matrix[indices])
+        # Per chosen label, its mixed classes ordered by how much they raised its score.
+        source_order = np.argsort(-contributions, axis=2)[:, :, : self.max_sources]
+        positive = (np.take_along_axis(contributions, source_order, axis=2) > 0).tolist()
+        source_classes = np.take_along_axis(projected.source_classes[:, None, :], source_order, axis=2).tolist()
+        all_indices, all_scores = indices.tolist(), np.round(scores, 4).tolist()
         results: list[list[LabelScore]] = []
-        for i in range(len(indices)):
+        for i, (row_indices, row_scores) in enumerate(zip(all_indices, all_scores)):
             skip = blocked[i] if blocked else ()
             labels: list[LabelScore] = []
-            for j, (label_index, score) in enumerate(zip(indices[i], scores[i])):
+            for j, (label_index, score) in enumerate(zip(row_indices, row_scores)):
                 label = self.vocabulary.labels[label_index]
                 if label in skip or (min_score is not None and score < min_score):
                     continue
-                order = np.argsort(-contributions[i, j])[: self.max_sources]
-                names = tuple(
-                    self.class_names[projected.source_classes[i, t]] for t in order if contributions[i, j, t] > 0
-                )
-                labels.append(LabelScore(label, round(float(score), 4), names))
+                names = tuple(self.class_names[c] for c, keep in zip(source_classes[i][j], positive[i][j]) if keep)
+                labels.append(LabelScore(label, score, names))
                 if len(labels) == top:
                     break
             results.append(labels)

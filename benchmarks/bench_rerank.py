@@ -1,0 +1,62 @@
+"""Re-ranking cached CNN outputs with another backend: the compute for 10,000 images, in one run.
+
+    python benchmarks/bench_rerank.py [--images 10000] [--vocab default]
+
+Stores 10,000 sets of CNN outputs in a fresh store (logits of generated photos, perturbed so that
+every image differs), then times, for the bundled GloVe and for the same vectors re-read as a
+word2vec file (a second backend): fetching all outputs from the store, and projecting + ranking them
+(top 5 over the vocabulary). Backend loading is reported apart: it happens once per backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tagsight.engine.service import TaggingService, TagOptions
+from tagsight.engine.vector_io import write_word2vec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--vocab", default="default")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        service = TaggingService(db_path=Path(tmp) / "store.db")
+        base = rng.normal(0, 2, (64, 3, 224, 224)).astype(np.float32)
+        logits, features = service.model.run(base)
+        pick = rng.integers(0, len(base), args.images)
+        all_logits = logits[pick] + rng.normal(0, 0.5, (args.images, logits.shape[1])).astype(np.float32)
+        hashes = [f"{i:064x}" for i in range(args.images)]
+        service.store.put_outputs_many(service.model_spec.id, zip(hashes, all_logits, features[pick]))
+
+        glove = service.vectors()
+        w2v_file = Path(tmp) / "glove.bin"
+        write_word2vec(w2v_file, glove.words, np.asarray(glove.matrix))
+        for backend, vectors_file in (("glove", None), ("word2vec", w2v_file)):
+            options = TagOptions(vocabulary=args.vocab, backend=backend, vectors_file=vectors_file)
+            start = time.perf_counter()
+            ranker = service.ranker(options)
+            loaded = time.perf_counter() - start
+
+            start = time.perf_counter()
+            outputs = service.store.get_outputs_many(hashes, service.model_spec.id)
+            stacked = np.stack([outputs[h][0] for h in hashes])
+            fetched = time.perf_counter() - start
+
+            start = time.perf_counter()
+            ranked = ranker.rank(stacked, 5)
+            ranking = time.perf_counter() - start
+            print(f"{backend:>8}: {len(ranked)} images x {len(ranker.vocabulary.labels)} labels: "
+                  f"project+rank {ranking:.3f} s, store fetch {fetched:.3f} s (backend load {loaded:.1f} s)")
+        service.close()
+
+
+if __name__ == "__main__":
+    main()
