@@ -28,6 +28,9 @@ def needs_display() -> str | None:
 
 
 def application() -> QApplication:
+    # Worker threads run Python too (ranking, the store); a shorter switch interval lets the GUI thread
+    # take the GIL back sooner after each call into Qt, which is what keeps painting smooth.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])

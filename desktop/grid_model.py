@@ -88,10 +88,15 @@ class ImageListModel(QAbstractListModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     # loading
-    def set_files(self, paths: Sequence[Path]) -> None:
+    @staticmethod
+    def prepare(paths: Sequence[Path]) -> tuple[list[ImageItem], dict[Path, int]]:
+        """The rows for `paths`, built in a worker thread: for 20,000 files this is real work."""
+        return [ImageItem(p, p.name) for p in paths], {p: i for i, p in enumerate(paths)}
+
+    def set_files(self, paths: Sequence[Path], prepared: tuple[list[ImageItem], dict[Path, int]] | None = None) -> None:
+        items, rows = prepared if prepared is not None else self.prepare(paths)
         self.beginResetModel()
-        self.items = [ImageItem(p, p.name) for p in paths]
-        self._rows = {p: i for i, p in enumerate(paths)}
+        self.items, self._rows = items, rows
         self._pixmaps.clear()
         self.endResetModel()
 

@@ -9,6 +9,8 @@ one model update and one repaint, not one per image.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -82,6 +84,16 @@ class Job(QObject, Generic[T]):
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Make the calling thread yield the CPU to the GUI thread (Linux: nice is per thread, and the threads
+    it starts afterwards, such as onnxruntime's and the decode pool's, inherit it). Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            pass
 
 
 class _Bridge(QObject):

@@ -7,7 +7,7 @@ The panel only shows and asks; the window decides what a key does and records co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -222,10 +222,11 @@ class TagEditor(QLineEdit):
         self.returnPressed.connect(self._submit)
         self.hide()
 
-    def set_vocabulary(self, labels: tuple[str, ...]) -> None:
-        pairs = sorted((label.lower(), label) for label in labels)
-        self._lower = [low for low, _ in pairs]
-        self.vocabulary = [label for _, label in pairs]
+    def set_vocabulary(self, labels: Sequence[str], lowered: Sequence[str]) -> None:
+        """`labels` sorted by `lowered`, their lower-case forms (sorted by the engine process: 20,000
+        labels are too many to sort on the GUI thread)."""
+        self._lower = list(lowered)
+        self.vocabulary = list(labels)
 
     def open(self, text: str = "", previous: str = "") -> None:
         self.previous = previous

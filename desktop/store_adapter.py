@@ -76,9 +76,12 @@ class StoreAdapter:
     def redo(self) -> list[Path]:
         return _paths(self.service.redo(source="gui"))
 
-    def states(self, paths: Sequence[Path]) -> dict[Path, ImageState]:
-        """The state of every one of `paths` (never-corrected images get the empty state)."""
+    def states(self, paths: Sequence[Path], corrected_only: bool = False) -> dict[Path, ImageState]:
+        """The state of every one of `paths` (never-corrected images get the empty state), or with
+        `corrected_only` just of those that have corrections (a folder just opened)."""
         found = self.service.tag_states(paths)
+        if corrected_only:
+            return {p: _state(state) for p, state in found.items()}
         return {p: _state(found.get(p)) for p in paths}
 
     def corrections(self) -> list[Any]:

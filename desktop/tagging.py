@@ -1,9 +1,10 @@
-"""Tagging in one long-lived worker thread, visible images first.
+"""Tagging from one long-lived worker thread, visible images first.
 
 A `TagRun` is the plain state object of one pass over a folder: the files still to do, the ones the user
 is looking at now (served first), progress, cancellation and the results not yet taken by the GUI. The
-worker feeds `TaggingService.tag` in chunks, so a scroll re-orders what comes next within a chunk's time,
-and posts results once per model batch: the grid is updated per batch, never per image.
+worker thread hands the engine process (`engine_process.EngineProcess`) one chunk at a time, so a scroll
+re-orders what comes next within a chunk's time, and results come back once per model batch: the grid is
+updated per batch, never per image.
 """
 
 from __future__ import annotations
@@ -11,31 +12,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
+from tagsight.desktop.engine_process import EngineInfo, EngineProcess
 from tagsight.desktop.jobs import Job
 from tagsight.engine.progress import Cancelled
-from tagsight.engine.service import ImageResult, TaggingService, TagOptions
+from tagsight.engine.service import ImageResult, TagOptions
 
 log = logging.getLogger(__name__)
 
-CHUNK = 128  # files per `tag` call: large enough to keep decoding ahead of the model
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """What the status bar shows: the provider really in use, the model, the backend and vocabulary."""
-
-    provider: str
-    model: str
-    backend: str
-    vectors: str
-    vocabulary: str
-    vocabulary_labels: tuple[str, ...]
+CHUNK = 128  # files per request: large enough to keep decoding ahead of the model
 
 
 class TagRun(Job[ImageResult]):
@@ -71,19 +60,6 @@ class TagRun(Job[ImageResult]):
             return chunk
 
 
-class _Offset:
-    """Progress of one chunk reported as progress of the whole run."""
-
-    def __init__(self, run: TagRun, offset: int) -> None:
-        self.run, self.offset = run, offset
-
-    def report(self, done: int, total: int, message: str = "") -> None:
-        self.run.report(self.offset + done, self.run.total, message)
-
-    def cancelled(self) -> bool:
-        return self.run.cancelled()
-
-
 class TaggingController(QObject):
     """Owns the tagging thread. `start` replaces any run in progress; results arrive through the run's
     `ready` signal and `TagRun.take`."""
@@ -91,9 +67,9 @@ class TaggingController(QObject):
     engine_ready = Signal(object)  # EngineInfo, once per options: the model and vectors are loaded
     engine_failed = Signal(str)
 
-    def __init__(self, service: TaggingService) -> None:
+    def __init__(self, engine: EngineProcess) -> None:
         super().__init__()
-        self.service = service
+        self.engine = engine
         self.run: TagRun | None = None
         self._queue: queue.Queue[TagRun | TagOptions | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="tagging", daemon=True)
@@ -124,6 +100,7 @@ class TaggingController(QObject):
             task = self._queue.get()
             if task is None:
                 return
+            self.engine.restart_if_dead()
             if isinstance(task, TagOptions):
                 if task not in loaded and self._load(task):
                     loaded.add(task)
@@ -138,21 +115,15 @@ class TaggingController(QObject):
                     continue
                 loaded.add(task.options)
             self._execute(task)
+            if not self.engine.alive():
+                loaded.clear()  # a new engine process loads again
 
     def _load(self, options: TagOptions) -> bool:
         try:
-            ranker = self.service.ranker(options)
-            info = EngineInfo(
-                provider=self.service.model.provider,
-                model=self.service.model_spec.id,
-                backend=options.backend,
-                vectors=self.service.vectors(options.backend, options.vectors_file).name,
-                vocabulary=options.vocabulary,
-                vocabulary_labels=tuple(ranker.vocabulary.labels),
-            )
+            info = self.engine.load(options)
         except Exception as exc:  # a bad vocabulary file or vectors file: tell the user, keep running
-            log.exception("loading %s failed", options)
-            self.engine_failed.emit(f"{type(exc).__name__}: {exc}")
+            log.error("loading %s failed: %s", options, exc)
+            self.engine_failed.emit(str(exc))
             return False
         self.engine_ready.emit(info)
         return True
@@ -162,32 +133,21 @@ class TaggingController(QObject):
         done = 0
         try:
             while chunk := run.next_chunk(CHUNK):
-                self._drain(run, self.service.tag(chunk, run.options, _Offset(run, done)))
+                offset = done
+                self.engine.tag(
+                    chunk,
+                    run.options,
+                    on_results=run.post,
+                    on_progress=lambda n, offset=offset: run.report(offset + n, run.total),  # type: ignore[misc]
+                    cancelled=run.cancelled,
+                )
                 done += len(chunk)
         except Cancelled:
             pass
         except Exception as exc:
-            log.exception("tagging failed")
-            error = f"{type(exc).__name__}: {exc}"
+            log.error("tagging failed: %s", exc)
+            error = str(exc)
         run.finish(error)
-
-    @staticmethod
-    def _drain(run: TagRun, results: Iterable[ImageResult]) -> None:
-        batch: list[ImageResult] = []
-        size = run.options.batch_size
-        try:
-            for result in results:
-                batch.append(result)
-                if len(batch) >= size:
-                    run.post(batch)
-                    batch = []
-                if run.cancelled():
-                    raise Cancelled()
-        finally:
-            run.post(batch)  # what was finished before a cancel is still shown
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()  # stops the engine's decode pool now, not at garbage collection
 
 
 def tag_options(**fields: Any) -> TagOptions:

@@ -20,6 +20,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from tagsight.desktop.jobs import lower_thread_priority
 from tagsight.engine.preprocess import ImageDecodeError, open_rgb
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class ImageLoader(QObject):
             thread.join(timeout=5)
 
     def _work(self) -> None:
+        lower_thread_priority(5)
         while True:
             with self._cond:
                 while not self._pending and not self._stopping:

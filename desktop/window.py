@@ -41,7 +41,9 @@ from tagsight.desktop.panel import ImagePanel, is_typing_key
 from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
 from tagsight.desktop.store_adapter import Action, ImageState, StoreAdapter, apply_correction
-from tagsight.desktop.tagging import EngineInfo, TaggingController, TagRun, tag_options
+from tagsight.desktop.engine_process import EngineInfo, EngineProcess
+from tagsight.desktop.export_menu import fill_export_menu
+from tagsight.desktop.tagging import TaggingController, TagRun, tag_options
 from tagsight.desktop.thumbnails import THUMBNAIL_SIZE, ImageLoader
 from tagsight.engine.paths import cache_dir
 from tagsight.engine.service import ScanResult, TaggingService, TagOptions, scan
@@ -62,7 +64,10 @@ class MainWindow(QMainWindow):
         service: TaggingService | None = None,
         settings: WindowSettings | None = None,
         thumbnail_cache: Path | None = None,
+        engine: EngineProcess | None = None,
     ) -> None:
+        """`service` holds the store the window records corrections in; `engine` tags (in a child process
+        over the same store). A window closes the engine it started itself, never one it was given."""
         protect_none()
         super().__init__()
         self.setWindowTitle("tagsight")
@@ -74,7 +79,9 @@ class MainWindow(QMainWindow):
         self.io_worker = SerialWorker("io")  # folder scans, nearest-word look-ups
         self.thumbnails = ImageLoader(THUMBNAIL_SIZE, 2, thumbnail_cache or cache_dir() / "thumbnails")
         self.previews = ImageLoader(PREVIEW_SIZE, 1, None, max_pending=1)
-        self.tagging = TaggingController(self.service)
+        self._own_engine = engine is None
+        self.engine = engine or EngineProcess(self.service.db_path)
+        self.tagging = TaggingController(self.engine)
         self.options: TagOptions = tag_options(
             backend=self.settings.backend, vectors_file=self.settings.vectors_file, vocabulary=self.settings.vocabulary
         )
@@ -110,6 +117,8 @@ class MainWindow(QMainWindow):
         self.panel.editor.submitted.connect(self._editor_submitted)
         self.panel.editor.closed.connect(lambda: self.grid.setFocus())
         self.panel.editor.wants_neighbours.connect(self._look_up_neighbours)
+        self._thumbnail_timer = QTimer(self, singleShot=True, interval=30)
+        self._thumbnail_timer.timeout.connect(self._add_thumbnails)
         self._prioritize_timer = QTimer(self, singleShot=True, interval=120)
         self._prioritize_timer.timeout.connect(self._prioritize_visible)
         self.grid.verticalScrollBar().valueChanged.connect(lambda _: self._prioritize_timer.start())
@@ -238,6 +247,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._fill_recent()
         file.addSeparator()
+        self.export_menu = file.addMenu("&Export Tags of All Images")
+        fill_export_menu(self, self.export_menu)
+        file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit = bar.addMenu("&Edit")
@@ -299,28 +311,32 @@ class MainWindow(QMainWindow):
         """Scan `folder` in the background, then fill the grid and start tagging."""
         folder = Path(os.path.normpath(folder.expanduser().absolute()))  # the store's form of a path
         self.statusBar().showMessage(f"Reading {folder}…")
+        def read() -> tuple[ScanResult, Any]:
+            found = scan([folder])
+            return found, ImageListModel.prepare(found.files)
+
         self.io_worker.submit(
-            lambda: scan([folder]),
-            on_done=lambda result: self._folder_scanned(folder, result),
-            on_error=lambda message: self._error(f"Cannot read {folder}", message),
+            read,
+            on_done=lambda result: self._folder_scanned(folder, *result),
+            on_error=lambda message: self.show_error(f"Cannot read {folder}", message),
         )
 
-    def _folder_scanned(self, folder: Path, found: ScanResult) -> None:
+    def _folder_scanned(self, folder: Path, found: ScanResult, prepared: Any) -> None:
         if found.errors and not found.files:
-            self._error(f"Cannot open {folder}", "; ".join(reason for _, reason in found.errors))
+            self.show_error(f"Cannot open {folder}", "; ".join(reason for _, reason in found.errors))
             return
         self.tagging.cancel()
         self.thumbnails.forget_pending()
         self.folder = folder
         self.setWindowTitle(f"{folder.name} — tagsight")
         self.settings.add_recent(folder)
-        self.model.set_files(found.files)
+        self.model.set_files(found.files, prepared)
         self.panel.show_item(None, 0)
         if found.files:
             self.grid.setCurrentIndex(self.proxy.index(0, 0))
         self.statusBar().showMessage(f"{len(found.files)} images in {folder}", 5000)
         paths = self.model.paths()
-        self.store_worker.submit(lambda: self.store.states(paths), on_done=self.model.set_states)
+        self.store_worker.submit(lambda: self.store.states(paths, corrected_only=True), on_done=self.model.set_states)
         self._start_run(TagRun(paths, self.options))
         self.folder_loaded.emit(folder)
 
@@ -366,7 +382,7 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
         if run.error:
-            self._error("Tagging stopped", run.error)
+            self.show_error("Tagging stopped", run.error)
         elif run.was_cancelled:
             self.statusBar().showMessage(
                 f"Tagging cancelled: {run.done} of {run.total} done. Tags ▸ Tag Untagged Images resumes."
@@ -412,28 +428,30 @@ class MainWindow(QMainWindow):
         if info.backend != self.options.backend or info.vocabulary != self.options.vocabulary:
             return  # a load for options the user has since left
         self.engine_info = info
-        self.panel.editor.set_vocabulary(info.vocabulary_labels)
+        self.panel.editor.set_vocabulary(info.vocabulary_labels, info.vocabulary_lowered)
         self._show_engine()
 
     def _show_engine(self) -> None:
         info = self.engine_info
         if info is None:
             return
-        import onnxruntime
-
         self.engine_label.setText(f"{info.provider} · {info.model} · {info.vectors} · {Path(info.vocabulary).name}")
         self.engine_label.setToolTip(
-            f"Provider in use: {info.provider} (available: {', '.join(onnxruntime.get_available_providers())})\n"
+            f"Provider in use: {info.provider} (available: {', '.join(info.available_providers)})\n"
             f"Model: {info.model}\nBackend: {info.backend} ({info.vectors})\n"
             f"Vocabulary: {info.vocabulary} ({len(info.vocabulary_labels)} labels with vectors)"
         )
 
     def _engine_failed(self, message: str) -> None:
         self.engine_label.setText("Model or vectors not loaded")
-        self._error("Cannot load the model, word vectors or vocabulary", message)
+        self.show_error("Cannot load the model, word vectors or vocabulary", message)
 
     # thumbnails and the panel
     def _thumbnails_loaded(self) -> None:
+        if not self._thumbnail_timer.isActive():
+            self._thumbnail_timer.start()  # gather what arrives in the next few ms: one update, one repaint
+
+    def _add_thumbnails(self) -> None:
         self.model.add_thumbnails(self.thumbnails.take())
 
     def _preview_loaded(self) -> None:
@@ -595,7 +613,7 @@ class MainWindow(QMainWindow):
 
         def failed(message: str) -> None:
             self._pending_writes -= 1
-            self._error("The correction could not be saved", message)
+            self.show_error("The correction could not be saved", message)
             paths = self.model.paths()
             self.store_worker.submit(lambda: self.store.states(paths), on_done=self.model.set_states)
 
@@ -608,11 +626,9 @@ class MainWindow(QMainWindow):
         options = self.options
 
         def look_up() -> list[str]:
-            try:
-                return [w for w, _ in self.service.similar(word, options.backend, options.vectors_file, top=8)]
-            except KeyError:
-                return []  # a word the backend does not know has no neighbours
+            return [w for w, _ in self.engine.similar(word, options.backend, options.vectors_file, top=8)]
 
+        # a failed look-up (engine restarting) only costs the completion list its neighbours
         self.io_worker.submit(look_up, on_done=lambda words: self.panel.editor.set_neighbours(word, words))
 
     # switching backend and vocabulary
@@ -688,13 +704,15 @@ class MainWindow(QMainWindow):
             self.settings.splitter = self.splitter.saveState()
             self.settings.sync()
             self.tagging.shutdown()
+            if self._own_engine:
+                self.engine.close()
             self.store_worker.shutdown()  # every correction reaches the store before the window goes
             self.io_worker.shutdown()
             self.thumbnails.shutdown()
             self.previews.shutdown()
         super().closeEvent(event)
 
-    def _error(self, title: str, message: str) -> None:
+    def show_error(self, title: str, message: str) -> None:
         log.error("%s: %s", title, message)
         self.statusBar().showMessage(f"{title}: {message}")
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)

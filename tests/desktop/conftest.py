@@ -15,6 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
+from tagsight.desktop.engine_process import EngineProcess  # noqa: E402
 from tagsight.desktop.settings import WindowSettings  # noqa: E402
 from tagsight.engine.service import TaggingService  # noqa: E402
 
@@ -53,6 +54,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaggingService
     service.close()
 
 
+@pytest.fixture(scope="session")
+def engine(service: TaggingService) -> Iterator[EngineProcess]:
+    """One engine process over the same store for all desktop tests (it loads the model once)."""
+    engine = EngineProcess(service.db_path)
+    yield engine
+    engine.close()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> WindowSettings:
     return WindowSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
@@ -65,14 +74,16 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_window(qtbot, service: TaggingService, settings: WindowSettings, tmp_path: Path) -> Iterator[Callable]:
+def open_window(
+    qtbot, service: TaggingService, engine: EngineProcess, settings: WindowSettings, tmp_path: Path
+) -> Iterator[Callable]:
     """Opens the real main window on a folder and waits until every image is tagged."""
     from tagsight.desktop.window import MainWindow
 
     windows: list[MainWindow] = []
 
     def open_(folder: Path, wait: bool = True) -> MainWindow:
-        window = MainWindow(service, settings, thumbnail_cache=tmp_path / "thumbs")
+        window = MainWindow(service, settings, thumbnail_cache=tmp_path / "thumbs", engine=engine)
         windows.append(window)
         window.show()
         qtbot.waitExposed(window)

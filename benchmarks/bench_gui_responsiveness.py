@@ -1,0 +1,153 @@
+"""How responsive the window stays while it tags a large folder.
+
+Opens the real main window on N generated images (10,000 by default), scrolls a page every quarter
+second, and measures while tagging runs:
+
+- the longest stall of the Qt event loop: a 10 ms timer measures its own lateness (target: < 50 ms);
+- the time from opening the folder to the first thumbnail in the grid (target: < 1 s);
+- tagging throughput.
+
+    python benchmarks/bench_gui_responsiveness.py [--images 10000] [--max-seconds 900]
+
+Runs offscreen unless QT_QPA_PLATFORM is set. Generated images are kept (in --folder) for the next run;
+the store, the thumbnail cache and the settings are fresh each run, so every thumbnail is made cold.
+Figures drift run to run with the machine's load: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def generate(folder: Path, count: int) -> list[Path]:
+    """`count` 320x240 JPEGs of gradients, noise and colour blocks (kept between runs)."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i // 1000:02d}" / f"img{i:06d}.jpg" for i in range(count)]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"generating {len(missing)} images in {folder} …", file=sys.stderr)
+    rng = random.Random(7)
+    for i, path in enumerate(missing):
+        path.parent.mkdir(exist_ok=True)
+        if i % 3 == 0:
+            image = Image.effect_noise((320, 240), 40 + i % 50).convert("RGB")
+        else:
+            image = Image.new("RGB", (320, 240), tuple(rng.randrange(256) for _ in range(3)))
+            draw = ImageDraw.Draw(image)
+            for _ in range(6):
+                x, y = rng.randrange(300), rng.randrange(220)
+                draw.rectangle((x, y, x + rng.randrange(20, 160), y + rng.randrange(20, 120)),
+                               fill=tuple(rng.randrange(256) for _ in range(3)))
+        image.save(path, quality=85)
+    return paths
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--folder", type=Path, help="where the generated images are kept (default: a temp dir)")
+    parser.add_argument("--max-seconds", type=float, default=900, help="stop measuring after this long")
+    parser.add_argument("--no-scroll", action="store_true", help="do not scroll while tagging")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="write a cProfile of the GUI thread to FILE")
+    args = parser.parse_args()
+
+    folder = args.folder or Path(tempfile.gettempdir()) / f"tagsight-bench-{args.images}"
+    generate(folder, args.images)
+    scratch = Path(tempfile.mkdtemp(prefix="tagsight-bench-"))
+    os.environ["TAGSIGHT_DATA_DIR"] = str(scratch / "data")
+    os.environ.setdefault("TAGSIGHT_CACHE_DIR", str(Path(tempfile.gettempdir()) / "tagsight-bench-cache"))
+
+    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from tagsight.desktop.app import application
+    from tagsight.desktop.settings import WindowSettings
+    from tagsight.desktop.window import MainWindow
+    from tagsight.engine.service import TaggingService
+
+    app: QApplication = application()
+    settings = WindowSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
+    service = TaggingService(db_path=scratch / "tagsight.db")
+    window = MainWindow(service, settings, thumbnail_cache=scratch / "thumbnails")
+    window.resize(1280, 800)
+    window.show()
+
+    stalls: list[float] = []
+    moments: list[float] = []  # when each tick came, seconds after opening
+    state = {"last": 0.0, "opened": 0.0, "first_thumbnail": None, "tagging_started": None, "done": None}
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if state["last"]:
+            stalls.append(max(0.0, now - state["last"] - 0.010))
+            moments.append(now - state["opened"])
+        state["last"] = now
+        if state["first_thumbnail"] is None and any(window.model.has_thumbnail(i.path) for i in window.model.items[:40]):
+            state["first_thumbnail"] = now - state["opened"]
+        run = window.run
+        if state["tagging_started"] is None and run is not None and run.done > 0:
+            state["tagging_started"] = now - state["opened"]
+        if run is not None and window.tagging_done() and state["done"] is None:
+            state["done"] = now - state["opened"]
+            app.quit()
+        elif now - state["opened"] > args.max_seconds:
+            app.quit()
+
+    def scroll() -> None:
+        bar = window.grid.verticalScrollBar()
+        bar.setValue(bar.value() + bar.pageStep() if bar.value() < bar.maximum() else 0)
+
+    def start() -> None:
+        state["opened"] = time.perf_counter()
+        window.open_folder(folder)
+        timer.start(10)
+        if not args.no_scroll:
+            scroller.start(250)
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(tick)
+    scroller = QTimer()
+    scroller.timeout.connect(scroll)
+    QTimer.singleShot(0, start)
+    if args.profile:
+        import cProfile
+
+        cProfile.runctx("app.exec()", globals(), {"app": app}, str(args.profile))
+    else:
+        app.exec()
+    timer.stop()
+    scroller.stop()
+    tagged = sum(item.tagged for item in window.model.items)
+    provider = window.engine_info.provider if window.engine_info else "?"
+    window.close()
+    service.close()
+
+    stalls_ms = sorted(s * 1000 for s in stalls)
+    p99 = stalls_ms[int(len(stalls_ms) * 0.99)] if stalls_ms else float("nan")
+    elapsed = state["done"] or args.max_seconds
+    print(f"images                  {args.images} ({tagged} tagged, provider {provider}, {os.cpu_count()} CPUs)")
+    print(f"first thumbnail         {state['first_thumbnail'] * 1000 if state['first_thumbnail'] else float('nan'):.0f} ms after opening (target < 1000)")
+    print(f"first tagging results   {(state['tagging_started'] or float('nan')) * 1000:.0f} ms after opening")
+    print(f"tagging time            {elapsed:.1f} s ({tagged / elapsed:.0f} images/s, scrolling: {not args.no_scroll})")
+    print(f"event-loop ticks        {len(stalls_ms)}")
+    print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
+    print(f"99th percentile stall   {p99:.1f} ms; median {statistics.median(stalls_ms) if stalls_ms else float('nan'):.1f} ms")
+    worst = sorted(zip(stalls, moments), reverse=True)[:8]
+    print("worst stalls            " + ", ".join(f"{s * 1000:.0f} ms at {t:.1f} s" for s, t in worst))
+    return 0 if stalls_ms and stalls_ms[-1] < 50 and (state["first_thumbnail"] or 99) < 1.0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
