@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
 from tagsight.desktop.window import MainWindow
 from tagsight.engine.service import TaggingService
@@ -31,6 +32,7 @@ def application() -> QApplication:
     # Worker threads run Python too (ranking, the store); a shorter switch interval lets the GUI thread
     # take the GIL back sooner after each call into Qt, which is what keeps painting smooth.
     sys.setswitchinterval(0.001)
+    protect_none()
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])

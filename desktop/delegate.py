@@ -84,7 +84,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
 def _draw_chips(painter: QPainter, item: ImageItem, threshold: float, font: QFont, area: QRect, palette: QPalette) -> None:
     """Confirmed tags as filled chips, then the best suggestions as outlined ones, on one line."""
     chips = [(tag, True) for tag in item.state.tags]
-    chips += [(s.label, False) for s in suggestions(item, threshold)]
+    # a synonym list ("tench, Tinca tinca") shows its first name; the tooltip and the panel show all
+    chips += [(s.label.split(", ")[0], False) for s in suggestions(item, threshold)]
     if not chips:
         return
     metrics = QFontMetrics(font)

@@ -298,6 +298,25 @@ class TagEditor(QLineEdit):
         super().keyPressEvent(event)
 
 
+class HintListView(QListView):
+    """A list that says what to do while it is empty."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__()
+        self.hint = hint
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0 and self.hint:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(
+                self.viewport().rect().adjusted(8, 4, -8, -4),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                self.hint,
+            )
+
+
 class ImagePanel(QWidget):
     """Shows one `ImageItem`. `focused_label()` is the label Delete and F2 act on."""
 
@@ -312,14 +331,14 @@ class ImagePanel(QWidget):
         self.selection_note = QLabel()
         self.selection_note.setStyleSheet("color: #1565c0; font-weight: bold")
         self.suggestions_model = SuggestionModel()
-        self.suggestion_list = QListView()
+        self.suggestion_list = HintListView("")
         self.suggestion_list.setModel(self.suggestions_model)
         self.suggestion_list.setItemDelegate(SuggestionDelegate(self.suggestion_list))
         self.suggestion_list.setUniformItemSizes(True)
         self.suggestion_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.suggestion_list.setMinimumHeight(120)
         self.tags_model = QStringListModel()
-        self.tag_list = QListView()
+        self.tag_list = HintListView("No tags yet: accept a suggestion with 1–9 or Enter, or press T to add one.")
         self.tag_list.setModel(self.tags_model)
         self.tag_list.setItemDelegate(ChipDelegate(self.tag_list))
         self.tag_list.setFlow(QListView.Flow.LeftToRight)
@@ -378,7 +397,10 @@ class ImagePanel(QWidget):
         self._restore_row(self.tag_list, keep_tag if same else 0)
         if not item.tagged and not item.unreadable:
             self.suggestions_model.set_labels([])
-        self.suggestion_list.setToolTip("" if item.tagged else "Tagging this image…")
+        self.suggestion_list.hint = (
+            "" if item.unreadable else "Tagging this image…" if not item.tagged else "No suggestions above the threshold."
+        )
+        self.suggestion_list.viewport().update()
 
     def show_preview(self, path: Path, image: QImage | None, error: str | None) -> None:
         if self.item is None or self.item.path != path:

@@ -361,6 +361,7 @@ class MainWindow(QMainWindow):
             return
         results = self.run.take()
         self.model.add_results(results)
+        self.progress.setValue(self.progress.value() + len(results))  # counts what the grid shows
         if results and self.engine_info is not None:
             provider = next((r.provider for r in results if r.provider), None)
             if provider and provider != self.engine_info.provider:
@@ -368,8 +369,6 @@ class MainWindow(QMainWindow):
                 self._show_engine()
 
     def _progressed(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
         if message:
             self.statusBar().showMessage(message)
 

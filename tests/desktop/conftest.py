@@ -16,8 +16,11 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from tagsight.desktop.engine_process import EngineProcess  # noqa: E402
+from tagsight.desktop.qtfix import protect_none  # noqa: E402
 from tagsight.desktop.settings import WindowSettings  # noqa: E402
 from tagsight.engine.service import TaggingService  # noqa: E402
+
+protect_none()  # before any Qt call of any test: PySide6 6.12.0 on Python 3.11 would abort the run
 
 BROKEN_NAME = "zz-broken.jpg"
 

@@ -167,4 +167,7 @@ def test_void_qt_calls_keep_none_alive() -> None:
     before = sys.getrefcount(None)
     for _ in range(10_000):
         rect.setWidth(1)
-    assert sys.getrefcount(None) >= before - 100  # a leaking PySide build without the guard drops 10,000
+    dropped = before - sys.getrefcount(None)
+    # either this PySide keeps its references (6.12.0 on Python 3.11 drops one per call), or the guard
+    # has put None's count out of reach of any session's worth of calls
+    assert dropped < 100 or sys.getrefcount(None) > 1 << 50
