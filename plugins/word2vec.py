@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tagsight.engine.backends import BackendError, EmbeddingBackend
 from tagsight.engine.hookspecs import hookimpl
 from tagsight.engine.paths import cache_dir
-from tagsight.engine.vectors import WordVectors
+
+if TYPE_CHECKING:
+    from tagsight.engine.vectors import WordVectors
 
 
 def load(vectors_file: Path | None) -> WordVectors:
+    from tagsight.engine.backends import BackendError
+    from tagsight.engine.vectors import WordVectors
+
     if vectors_file is None:
         raise BackendError("the word2vec backend needs a vectors file: --vectors FILE (.bin, .txt or .vec)")
     from tagsight.engine.vector_io import load_vectors_cached
@@ -21,4 +26,6 @@ def load(vectors_file: Path | None) -> WordVectors:
 
 @hookimpl
 def register_backends(register) -> None:
+    from tagsight.engine.backends import EmbeddingBackend
+
     register(EmbeddingBackend("word2vec", "word2vec binary/text and fastText .vec files (--vectors FILE)", load))
