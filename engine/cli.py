@@ -141,6 +141,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_vector_options(similar)
     similar.set_defaults(func=cmd_similar)
 
+    train = commands.add_parser(
+        "train-vectors",
+        help="train word vectors (skip-gram or CBOW, negative sampling) from text",
+        description="Train word vectors from plain-text corpora, as gensim's Word2Vec does (same options "
+        "and defaults). Corpora are streamed: UTF-8, one sentence per line, lower-cased, split on "
+        "whitespace. The output is a word2vec file the word2vec backend (and gensim) reads.",
+    )
+    train.add_argument("corpus", nargs="+", type=Path, metavar="CORPUS")
+    train.add_argument("--out", type=Path, required=True, metavar="FILE", help="vectors file to write")
+    model = train.add_mutually_exclusive_group()
+    model.add_argument("--sg", dest="sg", action="store_true", default=True, help="skip-gram (default)")
+    model.add_argument("--cbow", dest="sg", action="store_false", help="CBOW: predict a word from the mean of its context")
+    train.add_argument("--dim", type=int, metavar="N", help="vector size (default 100; with --init-from, the base's)")
+    train.add_argument("--window", type=int, default=5, metavar="N", help="max distance to a context word (default 5)")
+    train.add_argument("--negative", type=int, default=5, metavar="N", help="negative samples per word (default 5)")
+    train.add_argument("--epochs", type=int, default=5, metavar="N", help="passes over the corpus (default 5)")
+    train.add_argument("--min-count", type=int, default=5, metavar="N", help="ignore rarer words (default 5)")
+    train.add_argument("--sample", type=float, default=1e-3, metavar="T", help="down-sampling of frequent words (default 1e-3)")
+    train.add_argument("--alpha", type=float, default=0.025, metavar="A", help="initial learning rate (default 0.025)")
+    train.add_argument("--min-alpha", type=float, default=0.0001, metavar="A", help="final learning rate (default 0.0001)")
+    train.add_argument("--workers", type=int, default=3, metavar="N", help="training threads (default 3)")
+    train.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1; one worker is deterministic)")
+    train.add_argument("--format", choices=("word2vec-bin", "word2vec-txt"), default="word2vec-bin",
+                       help="output format (default word2vec-bin)")
+    train.add_argument("--init-from", metavar="BACKEND",
+                       help="start from BACKEND's vectors and keep them fixed: new words are learned in its space")
+    train.add_argument("--init-vectors", type=Path, metavar="FILE", help="vectors file for --init-from")
+    train.add_argument("--register", metavar="NAME", help="also make the result available as --backend NAME")
+    train.set_defaults(func=cmd_train_vectors)
+
     for command in plugin_commands().values():
         sub = commands.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub)
@@ -303,6 +333,65 @@ def cmd_export(args: argparse.Namespace) -> int:
     if summary.written:
         print(f"exported {summary.images} image(s) to {len(summary.written)} file(s)", file=sys.stderr)
     return EXIT_PARTIAL if summary.errors else EXIT_OK
+
+
+class _BarProgress:
+    """The engine's progress protocol drawn as a tqdm bar; the message goes in the postfix."""
+
+    def __init__(self, unit: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit=unit, unit_scale=True, file=sys.stderr, disable=None)
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.set_postfix_str(message, refresh=False)
+        self.bar.refresh()
+
+    def cancelled(self) -> bool:
+        return False  # Ctrl+C interrupts the trainer directly
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def cmd_train_vectors(args: argparse.Namespace) -> int:
+    from tagsight.engine.training.corpus import CorpusError
+    from tagsight.engine.training.skipgram import Word2VecTrainer
+    from tagsight.engine.user_backends import register_backend
+    from tagsight.engine.vector_io import write_word2vec
+
+    init = None
+    if args.init_from:
+        from tagsight.engine.service import TaggingService
+
+        base = TaggingService().vectors(args.init_from, args.init_vectors)
+        init = (base.words, base.matrix)
+        if args.dim is not None and args.dim != base.dim:
+            raise UserError(f"--dim {args.dim} differs from {base.name}'s {base.dim}: new words must live in its space")
+    dim = args.dim if args.dim is not None else (init[1].shape[1] if init else 100)
+    trainer = Word2VecTrainer(
+        sg=args.sg, dim=dim, window=args.window, negative=args.negative, epochs=args.epochs,
+        min_count=args.min_count, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
+        workers=args.workers, seed=args.seed, init_from=init,
+    )
+    progress = _BarProgress("word")
+    try:
+        trainer.fit(args.corpus, progress)
+    except (CorpusError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        progress.close()
+    write_word2vec(args.out, trainer.words_, trainer.vectors_, binary=args.format == "word2vec-bin")
+    print(f"wrote {len(trainer.words_)} vectors of dimension {dim} to {args.out}", file=sys.stderr)
+    if args.register:
+        try:
+            register_backend(args.register, args.out)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        print(f"registered as --backend {args.register}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
