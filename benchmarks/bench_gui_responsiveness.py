@@ -83,6 +83,18 @@ def main() -> int:
     window.resize(1280, 800)
     window.show()
 
+    import gc
+
+    collections: list[tuple[int, float]] = []  # (generation, seconds) of each cyclic GC pass
+    gc_started = [0.0]
+
+    def gc_callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            collections.append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(gc_callback)
     stalls: list[float] = []
     moments: list[float] = []  # when each tick came, seconds after opening
     state = {"last": 0.0, "opened": 0.0, "first_thumbnail": None, "tagging_started": None, "done": None}
@@ -144,6 +156,8 @@ def main() -> int:
     print(f"event-loop ticks        {len(stalls_ms)}")
     print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
     print(f"99th percentile stall   {p99:.1f} ms; median {statistics.median(stalls_ms) if stalls_ms else float('nan'):.1f} ms")
+    full = [s for g, s in collections if g == 2]
+    print(f"cyclic GC               {len(collections)} passes, {len(full)} full, longest full {max(full, default=0) * 1000:.0f} ms")
     worst = sorted(zip(stalls, moments), reverse=True)[:8]
     print("worst stalls            " + ", ".join(f"{s * 1000:.0f} ms at {t:.1f} s" for s, t in worst))
     return 0 if stalls_ms and stalls_ms[-1] < 50 and (state["first_thumbnail"] or 99) < 1.0 else 1

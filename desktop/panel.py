@@ -38,8 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagsight.desktop.delegate import CONFIRMED, draw_broken
-from tagsight.desktop.grid_model import ImageItem, suggestions
-from tagsight.engine.ranking import LabelScore
+from tagsight.desktop.grid_model import ImageItem, Suggestion, suggestions
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 LabelRole = Qt.ItemDataRole.UserRole + 1
@@ -92,9 +91,9 @@ class SuggestionModel(QAbstractListModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.labels: list[LabelScore] = []
+        self.labels: list[Suggestion] = []
 
-    def set_labels(self, labels: list[LabelScore]) -> None:
+    def set_labels(self, labels: list[Suggestion]) -> None:
         self.beginResetModel()
         self.labels = labels
         self.endResetModel()
@@ -128,7 +127,7 @@ class SuggestionDelegate(QStyledItemDelegate):
         return QSize(200, QFontMetrics(option.font).height() + 12)  # type: ignore[attr-defined]
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
-        label: LabelScore | None = index.data(LabelRole)
+        label: Suggestion | None = index.data(LabelRole)
         if label is None:
             return
         rect: QRect = option.rect  # type: ignore[attr-defined]
@@ -410,7 +409,7 @@ class ImagePanel(QWidget):
         else:
             self.preview.show_message(f"Cannot read this image:\n{error}", broken=True)
 
-    def suggestion(self, k: int) -> LabelScore | None:
+    def suggestion(self, k: int) -> Suggestion | None:
         """The k-th suggestion (0-based), if there is one."""
         labels = self.suggestions_model.labels
         return labels[k] if 0 <= k < len(labels) else None

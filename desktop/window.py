@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagsight.desktop import dialogs
-from tagsight.desktop.delegate import ThumbnailDelegate
+from tagsight.desktop.delegate import CELL_HEIGHT, CELL_WIDTH, ThumbnailDelegate
 from tagsight.desktop.grid_model import FilterMode, ImageFilterProxy, ImageItem, ImageListModel
 from tagsight.desktop.jobs import SerialWorker
 from tagsight.desktop.panel import ImagePanel, is_typing_key
@@ -406,8 +406,12 @@ class MainWindow(QMainWindow):
     def visible_paths(self) -> list[Path]:
         """The images on screen now, top to bottom."""
         viewport = self.grid.viewport().rect()
-        first = self.grid.indexAt(QPoint(8, 8))
-        row = first.row() if first.isValid() else 0
+        row = 0
+        for y in range(2, min(viewport.height(), 2 * CELL_HEIGHT), 12):  # the top edge may fall in a gap
+            first = self.grid.indexAt(QPoint(CELL_WIDTH // 2, y))
+            if first.isValid():
+                row = first.row()
+                break
         paths: list[Path] = []
         while row < self.proxy.rowCount():
             index = self.proxy.index(row, 0)

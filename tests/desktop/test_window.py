@@ -210,7 +210,11 @@ def test_switching_vocabulary_reranks_every_image(qtbot, open_window, folder: Pa
 def test_cancel_in_the_status_bar_stops_tagging(qtbot, open_window, tmp_path: Path, make_images) -> None:
     make_images(tmp_path / "many", 300, broken=False)
     window = open_window(tmp_path / "many", wait=False)
-    qtbot.waitUntil(lambda: window.cancel_button.isVisible() and window.run.done > 0, timeout=30_000)
+    window.grid.scrollToBottom()  # what is on screen is tagged next, before the rows in between
+    qtbot.waitUntil(lambda: window.model.items[-1].path in window.visible_paths())
+    window._prioritize_visible()
+    qtbot.waitUntil(lambda: window.model.items[-1].tagged, timeout=60_000)
+    assert not all(item.tagged for item in window.model.items[150:250])
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(window.tagging_done, timeout=10_000)
     assert window.run.was_cancelled and window.run.error is None
