@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "tagsight"
 DISABLE_ENV = "TAGSIGHT_DISABLE_PLUGINS"
 # Loaded even when the distribution's entry points are missing (a source checkout run in place).
-BUILTIN_PLUGINS = ("glove", "word2vec", "vocabularies", "models", "exporters", "gui")
+BUILTIN_PLUGINS = ("glove", "word2vec", "user_backends", "vocabularies", "models", "exporters", "gui")
 
 
 @dataclass
