@@ -48,10 +48,11 @@ def main() -> None:
             start = time.perf_counter()
             outputs = service.store.get_outputs_many(hashes, service.model_spec.id)
             stacked = np.stack([outputs[h][0] for h in hashes])
+            features = np.stack([outputs[h][1] for h in hashes])
             fetched = time.perf_counter() - start
 
             start = time.perf_counter()
-            ranked = ranker.rank(stacked, 5)
+            ranked = ranker.rank(stacked, features, 5)
             ranking = time.perf_counter() - start
             print(f"{backend:>8}: {len(ranked)} images x {len(ranker.vocabulary.labels)} labels: "
                   f"project+rank {ranking:.3f} s, store fetch {fetched:.3f} s (backend load {loaded:.1f} s)")

@@ -41,12 +41,13 @@ def plugin_commands() -> dict[str, Command]:
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from tagsight.engine.backends import BackendError
+    from tagsight.engine.learned import ProjectionError
     from tagsight.engine.vocabulary import VocabularyError
 
     from tagsight.engine.store import StoreError
     from tagsight.engine.xmp import XmpError
 
-    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError, StoreError, XmpError]
+    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError, StoreError, XmpError, ProjectionError]
     try:
         from tagsight.engine.vector_io import VectorFileError
 
@@ -67,6 +68,16 @@ def _add_tag_options(parser: argparse.ArgumentParser) -> None:
     _add_vector_options(parser)
 
 
+def _add_projection_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--projection", default="active", metavar="conse|latest|N",
+                        help="projection for this run: conse, latest, a version number (default: the backend's "
+                        "active version, see `tagsight projection list`)")
+
+
+def _add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tagsight import __version__
 
@@ -85,7 +96,65 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--jsonl", action="store_true", help="one JSON object per image on stdout")
     tag.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
     _add_tag_options(tag)
+    _add_projection_option(tag)
     tag.set_defaults(func=cmd_tag)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="learn a new projection from your corrections",
+        description="Fit a new projection version on the correction log and the cached CNN outputs "
+        "(confirmed and added tags are positives, rejected ones hard negatives; --vocab supplies word "
+        "vectors and sampled negatives), choose its blend with ConSE by cross-validation on the "
+        "corrections, store it and make it active for the backend.",
+    )
+    retrain.add_argument("--dry-run", action="store_true", help="train and report, store nothing")
+    retrain.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_db_option(retrain)
+    _add_tag_options(retrain)
+    retrain.set_defaults(func=cmd_retrain)
+
+    projection = commands.add_parser(
+        "projection",
+        help="list learned projection versions, or choose the one tagging uses",
+        description="Learned projection versions are kept per backend; `tag` uses the active one.",
+    )
+    projection_actions = projection.add_subparsers(dest="projection_command", metavar="ACTION", required=True)
+    listing = projection_actions.add_parser("list", help="versions with their training data and validation metrics")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_projection_list)
+    use = projection_actions.add_parser("use", help="make a version (N, latest) or conse what tagging uses")
+    use.add_argument("version", metavar="N|latest|conse")
+    _add_vector_options(use)
+    use.set_defaults(func=cmd_projection_use)
+    for sub in projection_actions.choices.values():
+        _add_db_option(sub)
+
+    review = commands.add_parser(
+        "review-queue",
+        help="images whose correction would teach the most, first",
+        description="Unreviewed images with cached outputs, ordered by how much a correction would teach: "
+        "a small margin between the two best suggestions, and disagreement between ConSE and the learned "
+        "projection. The desktop's next-to-review follows the same order.",
+    )
+    review.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    review.add_argument("--jsonl", action="store_true", help="one JSON object per image")
+    _add_db_option(review)
+    _add_tag_options(review)
+    _add_projection_option(review)
+    review.set_defaults(func=cmd_review_queue)
+
+    export_model = commands.add_parser(
+        "export-model",
+        help="write the whole tagger (CNN + projection + vocabulary) as one ONNX graph",
+        description="One ONNX graph from a preprocessed image tensor to a score per label: the CNN, the "
+        "projection (ConSE or the learned one) and the vocabulary's vectors. The label names are in the "
+        "model's metadata (`labels`, JSON).",
+    )
+    export_model.add_argument("file", type=Path, metavar="FILE.onnx")
+    _add_db_option(export_model)
+    _add_tag_options(export_model)
+    _add_projection_option(export_model)
+    export_model.set_defaults(func=cmd_export_model)
 
     info = commands.add_parser("info", help="versions, model, vectors, vocabulary and the provider in use")
     info.add_argument("--json", action="store_true", help="print JSON")
@@ -188,6 +257,8 @@ def _service(args: argparse.Namespace) -> Any:
 def _tag_options(args: argparse.Namespace, **extra: Any) -> Any:
     from tagsight.engine.service import TagOptions
 
+    if "projection" in args:
+        extra.setdefault("projection", args.projection)
     return TagOptions(vocabulary=args.vocab, backend=args.backend, vectors_file=args.vectors, **extra)
 
 
@@ -335,6 +406,105 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary.errors else EXIT_OK
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    progress = _BarProgress("step")
+    try:
+        with _service(args) as service:
+            report = service.retrain(_tag_options(args), dry_run=args.dry_run, progress=progress)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps({"version": report.version, "backend": report.backend, "summary": report.summary,
+                          "metrics": report.metrics}, indent=2))
+        return EXIT_OK
+    summary, metrics = report.summary, report.metrics
+    print(f"learned from {summary['images']} image(s): {summary['pairs']} tag(s) given, "
+          f"{summary['hard_negatives']} rejected; {len(summary['tags'])} tag(s), "
+          f"{summary['library_images']} library image(s)")
+    if summary["learned_vectors"]:
+        print(f"vectors learned from images for: {', '.join(summary['learned_vectors'])}")
+    skipped = summary["corrected_images_without_outputs"]
+    if skipped:
+        print(f"skipped {skipped} corrected image(s) never tagged (no cached CNN outputs)")
+    print(_cv_line(metrics))
+    if report.version is None:
+        print("dry run: nothing stored")
+    else:
+        print(f"projection version {report.version} ({report.backend}) is now active; "
+              "`tagsight projection use conse` goes back to ConSE")
+    return EXIT_OK
+
+
+def _cv_line(metrics: dict[str, Any]) -> str:
+    held, left = metrics["held_out_hit1"], metrics["left_out_tags_hit1"]
+
+    def pair(values: dict[str, Any]) -> str:
+        return "n/a" if values["learned"] is None else f"{values['learned']:.3f} (ConSE {values['conse']:.3f})"
+
+    penalty = metrics["map_penalty"]
+    blend = "no map" if penalty is None else f"map penalty {penalty}"
+    return (f"cross-validated hit@1: held-out images {pair(held)}, left-out tags {pair(left)}; "
+            f"chosen: {blend}, prototype weight {metrics['prototype_weight']}")
+
+
+def cmd_projection_list(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        versions = service.projections()
+    if args.json:
+        print(json.dumps([{"version": v.id, "backend": v.backend, "created": v.created.isoformat(), "active": v.active,
+                           "training_summary": v.training_summary, "metrics": v.metrics} for v in versions], indent=2))
+        return EXIT_OK
+    if not versions:
+        print("no learned projection yet: tagging uses ConSE (`tagsight retrain` learns one)")
+        return EXIT_OK
+    for v in versions:
+        mark = "*" if v.active else " "
+        summary = v.training_summary
+        print(f"{mark} {v.id:>3}  {v.backend}  {v.created:%Y-%m-%d %H:%M}  {summary.get('images', '?')} images, "
+              f"{len(summary.get('tags', {}))} tags, vocabulary {summary.get('vocabulary', '?')}")
+        if v.metrics:
+            print(f"        {_cv_line(v.metrics)}")
+    print("* active for its backend; other backends use ConSE unless they have an active version")
+    return EXIT_OK
+
+
+def cmd_projection_use(args: argparse.Namespace) -> int:
+    from tagsight.engine.service import TagOptions
+
+    with _service(args) as service:
+        version = service.use_projection(args.version, TagOptions(backend=args.backend, vectors_file=args.vectors))
+    if version is None:
+        print(f"tagging with backend {args.backend} now uses ConSE")
+    else:
+        print(f"tagging with backend {version.backend} now uses projection version {version.id}")
+    return EXIT_OK
+
+
+def cmd_review_queue(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    with _service(args) as service:
+        items = service.review_queue(_tag_options(args), limit=args.limit)
+    for item in items:
+        if args.jsonl:
+            print(json.dumps({"path": str(item.path), "priority": round(item.priority, 4), "margin": round(item.margin, 4),
+                              "disagreement": item.disagreement, "labels": [l.label for l in item.labels]},
+                             ensure_ascii=False))
+        else:
+            shown = ", ".join(label.label for label in item.labels[:3])
+            print(f"{item.priority:5.2f}  margin {item.margin:5.3f}  disagree {item.disagreement:.1f}  {item.path}  [{shown}]")
+    if not items and not args.jsonl:
+        print("nothing to review: every tagged image has been reviewed")
+    return EXIT_OK
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        labels = service.export_model(args.file, _tag_options(args))
+    print(f"wrote {args.file}: image tensor -> scores for {labels} labels", file=sys.stderr)
+    return EXIT_OK
+
+
 class _BarProgress:
     """The engine's progress protocol drawn as a tqdm bar; the message goes in the postfix."""
 
@@ -350,7 +520,7 @@ class _BarProgress:
         self.bar.refresh()
 
     def cancelled(self) -> bool:
-        return False  # Ctrl+C interrupts the trainer directly
+        return False  # Ctrl+C interrupts the job directly
 
     def close(self) -> None:
         self.bar.close()

@@ -7,7 +7,8 @@ from typing import Collection, Sequence
 
 import numpy as np
 
-from tagsight.engine.projection import ConSE
+from tagsight.engine.learned import EXAMPLES_SOURCE, LearnedProjection
+from tagsight.engine.projection import ConSE, Projected
 from tagsight.engine.vectors import normalize_rows
 from tagsight.engine.vocabulary import EmbeddedVocabulary, synonyms
 
@@ -16,12 +17,17 @@ GROUP = 64  # labels per group in the two-level top-k below
 
 
 def top_k(
-    points: np.ndarray, label_matrix: np.ndarray, k: int, chunk: int = 256
+    points: np.ndarray,
+    label_matrix: np.ndarray,
+    k: int,
+    chunk: int = 256,
+    offsets: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best `k` labels per point by cosine: (indices (n, k), scores (n, k)), best first.
 
-    `label_matrix` rows must be unit length. Points go through in chunks so the score block stays
-    small (a 10,000 x 20,000 score matrix would be 800 MB).
+    `label_matrix` rows must be unit length. `offsets` = (columns (c,), values (n, c)) are added to
+    those labels' cosines first (a learned projection's per-label terms). Points go through in chunks
+    so the score block stays small (a 10,000 x 20,000 score matrix would be 800 MB).
     """
     n, m = len(points), label_matrix.shape[0]
     k = min(k, m)
@@ -34,6 +40,8 @@ def top_k(
     for start in range(0, n, chunk):
         block = unit[start:start + chunk] @ labels_t
         block[:, m:] = -np.inf
+        if offsets is not None:
+            block[:, offsets[0]] += offsets[1][start:start + chunk]
         indices[start:start + chunk], scores[start:start + chunk] = _block_top_k(block, k)
     return indices, scores
 
@@ -80,32 +88,67 @@ class LabelScore:
 
 
 class Ranker:
-    """Projection + vocabulary: CNN outputs in, ranked labels with provenance out."""
+    """Projection + vocabulary: CNN outputs in, ranked labels with provenance out.
+
+    With a `learned` projection the image's point is moved by its map, the labels are its label
+    space over `vocabulary` (its own tags added), and its per-label terms are added to the cosines.
+    `version` is the stored projection version it came from (None for ConSE).
+    """
 
     max_sources = 3
 
-    def __init__(self, projection: ConSE, class_names: Sequence[str], vocabulary: EmbeddedVocabulary) -> None:
+    def __init__(
+        self,
+        projection: ConSE,
+        class_names: Sequence[str],
+        vocabulary: EmbeddedVocabulary,
+        learned: LearnedProjection | None = None,
+        version: int | None = None,
+    ) -> None:
         self.projection = projection
+        self.version = version
         self.class_names = [synonyms(name)[0] for name in class_names]
-        self.vocabulary = vocabulary
+        self.learned = learned
+        self.vocabulary = learned.label_space(vocabulary) if learned is not None else vocabulary
+        # The learned per-label terms this vocabulary has: term `term_rows[j]` goes to label column
+        # `term_columns[j]` (both empty under ConSE).
+        position = {label: i for i, label in enumerate(self.vocabulary.labels)}
+        term_labels = learned.labels_ if learned is not None else ()
+        self.term_rows = np.array([i for i, label in enumerate(term_labels) if label in position], np.int64)
+        self.term_columns = np.array([position[term_labels[i]] for i in self.term_rows], np.int64)
+        self._term_of_column = np.full(len(self.vocabulary.labels), -1, np.int64)
+        self._term_of_column[self.term_columns] = np.arange(len(self.term_columns))
+
+    def scores(self, logits: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Projected]:
+        """The points to compare with label vectors by cosine, the per-label offsets on top (columns of
+        `self.vocabulary` -> values) or None, and ConSE's projection (for provenance)."""
+        projected = self.projection.transform(logits)
+        if self.learned is None:
+            return projected.points, None, projected
+        phi = self.learned.features(logits, features)
+        points = self.learned.move(normalize_rows(projected.points), phi)
+        return points, self.learned.label_terms(phi)[:, self.term_rows], projected
 
     def rank(
         self,
         logits: np.ndarray,
+        features: np.ndarray,
         top: int,
         min_score: float | None = None,
         blocked: Sequence[Collection[str]] | None = None,
     ) -> list[list[LabelScore]]:
         """Per image, the best `top` labels scoring at least `min_score`, leaving out its `blocked` labels."""
-        projected = self.projection.transform(logits)
+        points, terms, projected = self.scores(logits, features)
+        offsets = None if terms is None else (self.term_columns, terms)
         extra = max((len(b) for b in blocked), default=0) if blocked else 0
-        indices, scores = top_k(projected.points, self.vocabulary.matrix, top + extra)
+        indices, scores = top_k(points, self.vocabulary.matrix, top + extra, offsets=offsets)
         sources = self.projection.class_vectors_[projected.source_classes]
         contributions = source_contributions(sources, projected.source_weights, self.vocabulary.matrix[indices])
         # Per chosen label, its mixed classes ordered by how much they raised its score.
         source_order = np.argsort(-contributions, axis=2)[:, :, : self.max_sources]
         positive = (np.take_along_axis(contributions, source_order, axis=2) > 0).tolist()
         source_classes = np.take_along_axis(projected.source_classes[:, None, :], source_order, axis=2).tolist()
+        boosted = self._boosted(terms, indices).tolist() if terms is not None else None
         all_indices, all_scores = indices.tolist(), np.round(scores, 4).tolist()
         results: list[list[LabelScore]] = []
         for i, (row_indices, row_scores) in enumerate(zip(all_indices, all_scores)):
@@ -116,8 +159,16 @@ class Ranker:
                 if label in skip or (min_score is not None and score < min_score):
                     continue
                 names = tuple(self.class_names[c] for c, keep in zip(source_classes[i][j], positive[i][j]) if keep)
+                if boosted is not None and boosted[i][j]:
+                    names = (EXAMPLES_SOURCE, *names[: self.max_sources - 1])
                 labels.append(LabelScore(label, score, names))
                 if len(labels) == top:
                     break
             results.append(labels)
         return results
+
+    def _boosted(self, terms: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """Whether each chosen label was pushed up by the learned per-label term."""
+        term = self._term_of_column[indices]
+        values = np.take_along_axis(terms, np.maximum(term, 0), axis=1) if terms.shape[1] else np.zeros(indices.shape)
+        return (term >= 0) & (values > 0)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import platform
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
 from tagsight.engine.backends import DEFAULT_BACKEND, BackendError, get_backend
+from tagsight.engine.learned import LearnedProjection, ProjectionError, TrainingSet
 from tagsight.engine.model import ImageModel, ModelSpec, default_model_spec
 from tagsight.engine.paths import default_db_path
 from tagsight.engine.preprocess import ImageDecodeError, PreprocessSpec, is_image_path, load_tensor
@@ -27,7 +29,15 @@ from tagsight.engine.vocabulary import embed, label_vector, load_vocabulary
 
 if TYPE_CHECKING:
     from tagsight.engine.export import ExportSummary
-    from tagsight.engine.store import Action, CorrectionEvent, ImportReport, Source, Store, TagState
+    from tagsight.engine.store import Action, CorrectionEvent, ImportReport, ProjectionVersionInfo, Source, Store, TagState
+
+log = logging.getLogger(__name__)
+
+# The review queue compares the top 5 suggestions, and margins with the hinge loss's.
+REVIEW_TOP = 5
+REVIEW_MARGIN = 0.1
+# Library images whose cached outputs a retraining reads for centring and self-labelling.
+BACKGROUND_IMAGES = 2000
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class TagOptions:
     min_score: float | None = None
     top_t: int = 10
     batch_size: int = 16
+    # "active" (the backend's active learned version, else ConSE), "conse", "latest" or a version number.
+    projection: str = "active"
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,29 @@ class ImageResult:
             "provider": self.provider,
             "cached": self.cached,
         }
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """A retraining: the stored version (None for a dry run), what it learned from, and its
+    cross-validated hit@1 next to ConSE's."""
+
+    version: int | None
+    backend: str
+    summary: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An image to review, with why: `margin` between its two best suggestions, and `disagreement`,
+    the share of the learned projection's top 5 that ConSE would not suggest."""
+
+    path: Path
+    priority: float
+    margin: float
+    disagreement: float
+    labels: tuple[LabelScore, ...]
 
 
 @dataclass(frozen=True)
@@ -166,21 +201,157 @@ class TaggingService:
                 self._vectors[key] = get_backend(backend).load(vectors_file)
             return self._vectors[key]
 
+    def class_vectors(self, vectors: WordVectors) -> np.ndarray:
+        """(classes, dim): the CNN classes' label vectors in a backend, zero rows for classes without one."""
+        class_names = load_vocabulary(self.model_spec.classes).labels
+        matrix = np.zeros((len(class_names), vectors.dim), dtype=np.float32)
+        for i, name in enumerate(class_names):
+            vector = label_vector(vectors, name)
+            if vector is not None:
+                matrix[i] = vector
+        return matrix
+
     def ranker(self, options: TagOptions) -> Ranker:
-        key = (options.backend, options.vectors_file, options.vocabulary, options.top_t)
+        """ConSE, or the learned projection `options.projection` selects, over the options' vocabulary."""
         vectors = self.vectors(options.backend, options.vectors_file)
+        version = self.projection_version(options.projection, vectors)
+        key = (options.backend, options.vectors_file, options.vocabulary, options.top_t,
+               version.id if version is not None else None)
         with self._lock:
             if key not in self._rankers:
                 class_names = load_vocabulary(self.model_spec.classes).labels
-                class_vectors = np.zeros((len(class_names), vectors.dim), dtype=np.float32)
-                for i, name in enumerate(class_names):
-                    vector = label_vector(vectors, name)
-                    if vector is not None:
-                        class_vectors[i] = vector
-                projection = ConSE(top_t=options.top_t).fit(class_vectors)
+                class_vectors = self.class_vectors(vectors)
                 vocabulary = embed(load_vocabulary(options.vocabulary), vectors)
-                self._rankers[key] = Ranker(projection, class_names, vocabulary)
+                learned = None
+                if version is not None:
+                    try:
+                        learned = self._load_projection(version, class_vectors, vectors)
+                    except ProjectionError as exc:
+                        if options.projection != "active":
+                            raise
+                        log.warning("%s; using ConSE (see `tagsight projection list`)", exc)
+                projection = learned.conse if learned is not None else ConSE(top_t=options.top_t).fit(class_vectors)
+                self._rankers[key] = Ranker(projection, class_names, vocabulary, learned,
+                                            version.id if learned is not None and version is not None else None)
             return self._rankers[key]
+
+    # -- projections ----------------------------------------------------------------------------
+
+    def projection_version(self, selection: str, vectors: WordVectors) -> ProjectionVersionInfo | None:
+        """The learned version `selection` names for this backend: "active" (None when there is none),
+        "conse" (None), "latest" or a version number. A version of another backend is refused."""
+        if selection == "conse":
+            return None
+        if selection == "active":
+            if self._store is None and not self.db_path.exists():
+                return None  # no store yet, so nothing learned (and `info` creates no file)
+            return self.store.active_projection_version(vectors.name)
+        versions = self.store.projection_versions()
+        if selection == "latest":
+            mine = [v for v in versions if v.backend == vectors.name]
+            if not mine:
+                raise ProjectionError(f"no learned projection for backend {vectors.name!r} yet (run `tagsight retrain`)")
+            return mine[-1]
+        if not selection.isdigit():
+            raise ProjectionError(f"unknown projection {selection!r} (expected active, conse, latest or a version number)")
+        found = next((v for v in versions if v.id == int(selection)), None)
+        if found is None:
+            raise ProjectionError(f"no projection version {selection} (see `tagsight projection list`)")
+        if found.backend != vectors.name:
+            raise ProjectionError(
+                f"projection version {found.id} was trained for backend {found.backend!r}, not {vectors.name!r}: "
+                "choose another version or --projection conse"
+            )
+        return found
+
+    def _load_projection(self, version: ProjectionVersionInfo, class_vectors: np.ndarray, vectors: WordVectors) -> LearnedProjection:
+        learned, meta = LearnedProjection.from_bytes(version.params, class_vectors)
+        problems = [
+            f"{what} {meta.get(key)!r}, not {want!r}"
+            for what, key, want in (("backend", "backend", vectors.name), ("model", "model", self.model_spec.id),
+                                    ("vector dimension", "dim", vectors.dim))
+            if meta.get(key) != want
+        ]
+        if problems:
+            raise ProjectionError(f"projection version {version.id} was trained for {'; '.join(problems)}")
+        return learned
+
+    def projections(self) -> list[ProjectionVersionInfo]:
+        """Every stored projection version, oldest first."""
+        return self.store.projection_versions()
+
+    def use_projection(self, selection: str, options: TagOptions = TagOptions()) -> ProjectionVersionInfo | None:
+        """Make `selection` (a version number, "latest" or "conse") what `tag` uses for the options'
+        backend from now on; returns the version, or None for ConSE."""
+        vectors = self.vectors(options.backend, options.vectors_file)
+        if selection == "conse":
+            self.store.deactivate_projection(vectors.name)
+            return None
+        if selection == "active":
+            raise ProjectionError("choose a version number, latest or conse")
+        version = self.projection_version(selection, vectors)
+        assert version is not None
+        self.store.activate_projection_version(version.id)
+        return version
+
+    def retrain(
+        self, options: TagOptions = TagOptions(), dry_run: bool = False, progress: Progress | None = None
+    ) -> RetrainReport:
+        """Fit a learned projection on the correction log and the cached CNN outputs, and store it as a
+        new version, active for the backend (unless `dry_run`).
+
+        Confirmed and added tags are positives, rejected and renamed-away labels hard negatives; a
+        hierarchical tag "animal|dog" teaches its leaf "dog". Corrected images without cached outputs
+        (never tagged) are skipped and counted. Cancelling stores nothing.
+        """
+        from tagsight.engine.store import TAG_SEPARATOR
+
+        progress = progress or NullProgress()
+        vectors = self.vectors(options.backend, options.vectors_file)
+        vocabulary = embed(load_vocabulary(options.vocabulary), vectors)
+        store = self.store
+        images = {row.path: row for row in store.images()}
+        states = store.tag_states()
+        corrected = [path for path, state in states.items() if state.tags and path in images]
+        outputs = store.get_outputs_many([images[p].sha256 for p in corrected], self.model_spec.id)
+        usable = [p for p in corrected if images[p].sha256 in outputs]
+
+        def leaf(label: str) -> str:
+            return label.rsplit(TAG_SEPARATOR, 1)[-1].strip()
+
+        if len(usable) < 2:
+            missing = len(corrected) - len(usable)
+            missing = f"; {missing} have no cached CNN outputs (run `tagsight tag` on them)" if missing else ""
+            raise ProjectionError(f"retraining needs at least two tagged images with a confirmed or added tag{missing}")
+        positives = [tuple(dict.fromkeys(leaf(t) for t in states[p].tags)) for p in usable]
+        negatives = [tuple(sorted({leaf(t) for t in states[p].blocked} - set(pos))) for p, pos in zip(usable, positives)]
+        logits = np.stack([outputs[images[p].sha256][0] for p in usable])
+        features = np.stack([outputs[images[p].sha256][1] for p in usable])
+        background = self._background(images, set(usable))
+        data = TrainingSet(
+            logits, features, positives, negatives,
+            np.stack([b[0] for b in background]) if background else logits[:0],
+            np.stack([b[1] for b in background]) if background else features[:0],
+        )
+        conse = ConSE(top_t=options.top_t).fit(self.class_vectors(vectors))
+        learned = LearnedProjection(conse).fit(data, vocabulary, lambda label: label_vector(vectors, label), progress)
+        summary = dict(learned.summary_, corrected_images_without_outputs=len(corrected) - len(usable),
+                       images_with_only_rejections=sum(1 for s in states.values() if not s.tags and s.blocked))
+        version = None
+        if not dry_run:
+            check_cancelled(progress)
+            params = learned.to_bytes({"backend": vectors.name, "model": self.model_spec.id, "dim": vectors.dim})
+            version = store.add_projection_version(vectors.name, params, training_summary=summary,
+                                                   metrics=learned.metrics_, activate=True)
+        return RetrainReport(version, vectors.name, summary, learned.metrics_)
+
+    def _background(self, images: dict[Path, Any], exclude: set[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Cached outputs of up to BACKGROUND_IMAGES other library images (a fixed-seed sample)."""
+        shas = sorted({row.sha256 for path, row in images.items() if path not in exclude})
+        if len(shas) > BACKGROUND_IMAGES:
+            shas = sorted(np.random.default_rng(0).choice(shas, BACKGROUND_IMAGES, replace=False).tolist())
+        found = self.store.get_outputs_many(shas, self.model_spec.id)
+        return [found[h] for h in sorted(found)]
 
     # -- tagging --------------------------------------------------------------------------------
 
@@ -203,7 +374,8 @@ class TaggingService:
         model_id = self.model_spec.id
         store = self.store
         blocked = {path: state.blocked for path, state in store.tag_states(files).items()}
-        run_id = store.start_run(model_id, ranker.vocabulary.backend, options.vocabulary, "conse")
+        run_id = store.start_run(model_id, ranker.vocabulary.backend, options.vocabulary,
+                                 "conse" if ranker.version is None else "learned", ranker.version)
         done = 0
         progress.report(0, len(files))
         try:
@@ -216,6 +388,7 @@ class TaggingService:
                     if ready:
                         ranked = ranker.rank(
                             np.stack([item.outputs[0] for item in ready]),
+                            np.stack([item.outputs[1] for item in ready]),
                             options.top,
                             options.min_score,
                             [blocked.get(item.path, frozenset()) for item in ready],
@@ -343,6 +516,56 @@ class TaggingService:
         exporter = get_exporter(fmt)
         records = self.store.export_records(with_predictions=with_predictions, min_score=min_score)
         return exporter.write(records, out)
+
+    # -- what to review next --------------------------------------------------------------------
+
+    def review_queue(
+        self, options: TagOptions = TagOptions(), limit: int | None = None, paths: Iterable[Path] | None = None
+    ) -> list[ReviewItem]:
+        """Unreviewed images with cached outputs (all known, or those of `paths`), the ones whose
+        correction would teach the most first.
+
+        priority = (1 - margin / 0.1, at least 0) + disagreement. The margin between the two best
+        suggestions is measured against the hinge loss's margin (0.1): below it, a correction changes
+        the training loss (uncertainty sampling). Disagreement is the share of the learned top 5 that
+        ConSE would not suggest, a committee of two (query by committee); it is 0 under ConSE alone.
+        """
+        from tagsight.engine.store import normalize_path
+
+        ranker = self.ranker(options)
+        conse = self.ranker(replace(options, projection="conse")) if ranker.learned is not None else None
+        rows = self.store.images()
+        if paths is not None:
+            wanted = {normalize_path(p) for p in paths}
+            rows = [row for row in rows if row.path in wanted]
+        states = self.store.tag_states()
+        rows = [row for row in rows if states.get(row.path) is None or states[row.path].review == "unreviewed"]
+        outputs = self.store.get_outputs_many([row.sha256 for row in rows], self.model_spec.id)
+        rows = [row for row in rows if row.sha256 in outputs]
+        if not rows:
+            return []
+        logits = np.stack([outputs[row.sha256][0] for row in rows])
+        features = np.stack([outputs[row.sha256][1] for row in rows])
+        ranked = ranker.rank(logits, features, REVIEW_TOP)
+        plain = conse.rank(logits, features, REVIEW_TOP) if conse is not None else ranked
+        items = []
+        for row, labels, other in zip(rows, ranked, plain):
+            margin = labels[0].score - labels[1].score if len(labels) > 1 else 1.0
+            names = {label.label for label in labels}
+            disagreement = len(names - {label.label for label in other}) / max(len(names), 1)
+            priority = max(0.0, 1.0 - margin / REVIEW_MARGIN) + disagreement
+            items.append(ReviewItem(row.path, priority, margin, disagreement, tuple(labels)))
+        items.sort(key=lambda item: (-item.priority, item.margin, str(item.path)))
+        return items[:limit] if limit is not None else items
+
+    def export_model(self, file: Path, options: TagOptions = TagOptions()) -> int:
+        """Write CNN + projection + vocabulary as one ONNX graph (see `onnx_export`); returns the
+        number of labels it scores."""
+        from tagsight.engine.onnx_export import export_tagger
+
+        ranker = self.ranker(options)
+        export_tagger(self.model_spec, ranker, file)
+        return len(ranker.vocabulary.labels)
 
     # -- inspection -----------------------------------------------------------------------------
 

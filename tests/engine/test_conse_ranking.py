@@ -9,6 +9,7 @@ from tagsight.engine.vocabulary import EmbeddedVocabulary, Vocabulary
 
 CLASS_VECTORS = np.array([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], np.float32)  # normalized by fit
 LOGITS = np.log(np.array([[0.5, 0.3, 0.2]], np.float32))
+FEATURES = np.zeros((1, 4), np.float32)  # ConSE reads only the logits
 
 
 def test_softmax_matches_probabilities() -> None:
@@ -53,7 +54,7 @@ def _ranker() -> Ranker:
 
 
 def test_ranker_labels_scores_and_sources() -> None:
-    (labels,) = _ranker().rank(LOGITS, top=3)
+    (labels,) = _ranker().rank(LOGITS, FEATURES, top=3)
     assert [label.label for label in labels] == ["northeast", "east", "north"]
     # point (.625,.375): cos with (0.6,0.8) = (.375+.3)/|p|
     norm = np.hypot(0.625, 0.375)
@@ -65,9 +66,9 @@ def test_ranker_labels_scores_and_sources() -> None:
 
 def test_ranker_min_score_and_blocked_labels() -> None:
     ranker = _ranker()
-    (labels,) = ranker.rank(LOGITS, top=3, blocked=[{"northeast"}])
+    (labels,) = ranker.rank(LOGITS, FEATURES, top=3, blocked=[{"northeast"}])
     assert [label.label for label in labels] == ["east", "north", "west"]
-    (strong,) = ranker.rank(LOGITS, top=4, min_score=0.5)
+    (strong,) = ranker.rank(LOGITS, FEATURES, top=4, min_score=0.5)
     assert all(label.score >= 0.5 for label in strong) and "west" not in [label.label for label in strong]
 
 
