@@ -210,7 +210,7 @@ class Store:
     def upsert_images(self, files: Sequence[ImageFile]) -> list[int]:
         files = list(files)
         now = now_us()
-        return self._write(lambda s: [_upsert(s, f, now) for f in files])
+        return self._write(lambda s: _upsert_many(s, files, now))
 
     def find_unchanged(self, path: Path | str, size: int, mtime_ns: int) -> ImageRow | None:
         """The image at `path` if its size and mtime are what we recorded (the fast path)."""
@@ -340,7 +340,7 @@ class Store:
         self, run_id: int, image_id: int, predictions: Sequence[PredictionRow | tuple[str, float, int]]
     ) -> None:
         rows = _prediction_rows(run_id, image_id, predictions)
-        self._write(lambda s: _replace_predictions(s, run_id, image_id, rows))
+        self._write(lambda s: _replace_predictions(s, run_id, [image_id], rows))
 
     def record_batch(self, run_id: int, model_id: str, items: Sequence[TaggedImage]) -> list[int]:
         """Write one batch of tagging results in one transaction: the images, the CNN outputs of
@@ -362,11 +362,11 @@ class Store:
         ]
 
         def run(s: Session) -> list[int]:
-            ids = [_upsert(s, item.image, now) for item in items]
+            ids = _upsert_many(s, [item.image for item in items], now)
             if outputs:
                 _insert_outputs(s, outputs)
-            for image_id, item in zip(ids, items):
-                _replace_predictions(s, run_id, image_id, _prediction_rows(run_id, image_id, item.predictions))
+            latest = {image_id: _prediction_rows(run_id, image_id, item.predictions) for image_id, item in zip(ids, items)}
+            _replace_predictions(s, run_id, ids, [row for rows in latest.values() for row in rows])
             return ids
 
         return self._write(run)
@@ -784,34 +784,44 @@ def _image_id(s: Session, image: ImageRef) -> int | None:
 
 
 def _upsert(s: Session, f: ImageFile, now: int) -> int:
-    key = str(normalize_path(f.path))
-    image = s.scalar(select(Image).where(Image.path == key))
-    if image is None:
-        # A known content whose file is gone: the file moved; keep its row and corrections.
-        for candidate in s.scalars(select(Image).where(Image.sha256 == f.sha256).order_by(Image.id)):
-            if not os.path.exists(candidate.path):
-                image = candidate
-                image.path = key
-                break
-    if image is None:
-        image = Image(
-            path=key,
-            sha256=f.sha256,
-            size=f.size,
-            mtime_ns=f.mtime_ns,
-            width=f.width,
-            height=f.height,
-            first_seen_us=now,
-            last_seen_us=now,
-        )
-        s.add(image)
-    else:
+    return _upsert_many(s, [f], now)[0]
+
+
+def _upsert_many(s: Session, files: Sequence[ImageFile], now: int) -> list[int]:
+    """Record files (a batch at a time: one query per kind, not per file); returns their image ids.
+
+    A new path whose content matches an image whose file is gone is taken as a move: that image
+    (and its corrections) gets the new path.
+    """
+    keys = [str(normalize_path(f.path)) for f in files]
+    by_path: dict[str, Image] = {}
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        by_path.update((image.path, image) for image in s.scalars(select(Image).where(Image.path.in_(chunk))))
+    missing = [(key, f) for key, f in zip(keys, files) if key not in by_path]
+    moved_from: dict[str, list[Image]] = {}
+    for chunk in chunks(list({f.sha256 for _key, f in missing})):
+        for image in s.scalars(select(Image).where(Image.sha256.in_(chunk)).order_by(Image.id)):
+            moved_from.setdefault(image.sha256, []).append(image)
+    for key, f in missing:
+        if key in by_path:  # the same new file twice in one batch
+            continue
+        gone = next((i for i in moved_from.get(f.sha256, []) if not os.path.exists(i.path)), None)
+        if gone is not None:
+            moved_from[f.sha256].remove(gone)
+            gone.path = key
+            by_path[key] = gone
+        else:
+            by_path[key] = Image(path=key, sha256=f.sha256, size=f.size, mtime_ns=f.mtime_ns, width=f.width,
+                                 height=f.height, first_seen_us=now, last_seen_us=now)
+            s.add(by_path[key])
+    for key, f in zip(keys, files):
+        image = by_path[key]
         image.sha256, image.size, image.mtime_ns = f.sha256, f.size, f.mtime_ns
         if f.width is not None:
             image.width, image.height = f.width, f.height
         image.last_seen_us = now
     s.flush()
-    return image.id
+    return [by_path[key].id for key in keys]
 
 
 def _prediction_rows(
@@ -824,9 +834,10 @@ def _prediction_rows(
     return rows
 
 
-def _replace_predictions(s: Session, run_id: int, image_id: int, rows: list[dict]) -> None:
+def _replace_predictions(s: Session, run_id: int, image_ids: Sequence[int], rows: list[dict]) -> None:
     # The same file given twice in one run: keep the last ranking, not a primary-key error.
-    s.execute(delete(Prediction).where(Prediction.run_id == run_id, Prediction.image_id == image_id))
+    for chunk in chunks(list(set(image_ids))):
+        s.execute(delete(Prediction).where(Prediction.run_id == run_id, Prediction.image_id.in_(chunk)))
     if rows:
         s.execute(Prediction.__table__.insert(), rows)
 
