@@ -6,6 +6,7 @@ projection and ranking only read it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,6 +56,15 @@ class WordVectors:
         for i, word in enumerate(self.words):
             index.setdefault(word, i)  # first occurrence wins, as in word2vec files
         return index
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies these vectors for caches: name, shape, and a sample of rows and words."""
+        digest = hashlib.sha256(f"{self.name}\0{self.matrix.shape}".encode())
+        step = max(1, len(self.words) // 512)
+        digest.update(np.ascontiguousarray(self.matrix[::step], dtype=np.float32).tobytes())
+        digest.update("\0".join(self.words[::step]).encode())
+        return digest.hexdigest()[:32]
 
     @cached_property
     def normalized(self) -> np.ndarray:

@@ -8,6 +8,8 @@ long synonym list does not outweigh a short one.
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -17,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from tagsight.engine import plugins
+from tagsight.engine.paths import cache_dir
 from tagsight.engine.vectors import WordVectors, normalize_rows
 
 
@@ -58,6 +61,29 @@ def label_vector(vectors: WordVectors, label: str) -> np.ndarray | None:
 
 
 def embed(vocabulary: Vocabulary, vectors: WordVectors) -> EmbeddedVocabulary:
+    """The vocabulary's label vectors in `vectors`, from the cache when this pair was embedded before
+    (20,000 labels take 1-2 s of Python to embed, a cache hit a few milliseconds)."""
+    key = hashlib.sha256("\n".join((vectors.fingerprint, *vocabulary.labels)).encode()).hexdigest()[:32]
+    cached = cache_dir() / "vocabularies" / f"{key}.npz"
+    try:
+        with np.load(cached) as data:
+            return EmbeddedVocabulary(vocabulary, vectors.name, tuple(data["labels"].tolist()), data["matrix"],
+                                      tuple(data["missing"].tolist()))
+    except (OSError, KeyError, ValueError):
+        pass  # not cached yet, or an unreadable cache file: embed again
+    embedded = _embed(vocabulary, vectors)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, labels=np.array(embedded.labels, dtype=str), matrix=embedded.matrix,
+                 missing=np.array(embedded.missing, dtype=str))
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return embedded
+
+
+def _embed(vocabulary: Vocabulary, vectors: WordVectors) -> EmbeddedVocabulary:
     kept: list[str] = []
     rows: list[np.ndarray] = []
     missing: list[str] = []

@@ -77,3 +77,15 @@ def test_bundled_glove_loads_and_knows_words() -> None:
     assert isinstance(glove.matrix, np.memmap)  # memory-mapped, not read into memory
     neighbours = [w for w, _ in glove.most_similar("cat", topn=10)]
     assert "dog" in neighbours
+
+
+def test_embedding_is_cached_per_vocabulary_and_vectors(tiny: WordVectors, tmp_path: Path) -> None:
+    from tagsight.engine.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary("t", ("cat", "dog", "zzyzx"))
+    first = embed(vocabulary, tiny)
+    again = embed(vocabulary, tiny)  # from the cache file
+    assert again.labels == first.labels and again.missing == first.missing
+    np.testing.assert_array_equal(again.matrix, first.matrix)
+    changed = WordVectors("tiny", tiny.words, tiny.matrix * 2 + 1)  # same name, other vectors
+    assert not np.allclose(embed(vocabulary, changed).matrix, first.matrix)
