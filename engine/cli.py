@@ -499,6 +499,10 @@ def cmd_review_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_export_model(args: argparse.Namespace) -> int:
+    try:
+        import onnx  # noqa: F401  (only this command needs it)
+    except ImportError:
+        raise UserError("export-model needs the onnx package: pip install 'tagsight[export]'") from None
     with _service(args) as service:
         labels = service.export_model(args.file, _tag_options(args))
     print(f"wrote {args.file}: image tensor -> scores for {labels} labels", file=sys.stderr)
