@@ -86,6 +86,7 @@ def main() -> int:
     import gc
 
     collections: list[tuple[int, float]] = []  # (generation, seconds) of each cyclic GC pass
+    collected = [0]
     gc_started = [0.0]
 
     def gc_callback(phase: str, info: dict) -> None:
@@ -93,6 +94,7 @@ def main() -> int:
             gc_started[0] = time.perf_counter()
         else:
             collections.append((info["generation"], time.perf_counter() - gc_started[0]))
+            collected[0] += info["collected"]
 
     gc.callbacks.append(gc_callback)
     stalls: list[float] = []
@@ -142,6 +144,7 @@ def main() -> int:
     timer.stop()
     scroller.stop()
     tagged = sum(item.tagged for item in window.model.items)
+    tracked, frozen = len(gc.get_objects()), gc.get_freeze_count()
     provider = window.engine_info.provider if window.engine_info else "?"
     window.close()
     service.close()
@@ -157,7 +160,8 @@ def main() -> int:
     print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
     print(f"99th percentile stall   {p99:.1f} ms; median {statistics.median(stalls_ms) if stalls_ms else float('nan'):.1f} ms")
     full = [s for g, s in collections if g == 2]
-    print(f"cyclic GC               {len(collections)} passes, {len(full)} full, longest full {max(full, default=0) * 1000:.0f} ms")
+    print(f"cyclic GC               {len(collections)} passes, {len(full)} full, longest full {max(full, default=0) * 1000:.0f} ms;"
+          f" {collected[0]} objects in cycles freed; {tracked} tracked, {frozen} frozen at the end")
     worst = sorted(zip(stalls, moments), reverse=True)[:8]
     print("worst stalls            " + ", ".join(f"{s * 1000:.0f} ms at {t:.1f} s" for s, t in worst))
     return 0 if stalls_ms and stalls_ms[-1] < 50 and (state["first_thumbnail"] or 99) < 1.0 else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -28,24 +28,29 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class Suggestion(NamedTuple):
-    """A ranked label as the grid keeps it. A tuple of strings and a float, so Python's cycle collector
-    stops tracking it: 20,000 images x 15 labels as dataclasses made full collections stall the GUI
-    thread for hundreds of milliseconds."""
+    """A ranked label: the label, its cosine score, the CNN classes it came from."""
 
     label: str
     score: float
     sources: tuple[str, ...]
 
 
+# Rows keep their labels as plain tuples of strings and floats: Python's cycle collector stops tracking
+# those, and does not stop tracking objects (dataclasses, named tuples). With 10,000 images x 15 labels
+# as objects, each full collection took 150-250 ms on the GUI thread: the longest stalls measured.
+RawLabel = tuple[str, float, tuple[str, ...]]
+EMPTY_STATE = ImageState()
+
+
 @dataclass(slots=True)
 class ImageItem:
     path: Path
     name: str
-    labels: tuple[Suggestion, ...] = ()
+    labels: tuple[RawLabel, ...] = ()
     tagged: bool = False
     error: str | None = None  # the engine could not read it
     thumbnail_error: str | None = None  # the thumbnail maker could not read it
-    state: ImageState = field(default_factory=ImageState)
+    state: ImageState = EMPTY_STATE  # shared while the image has no corrections: one object, not 10,000
 
     @property
     def unreadable(self) -> str | None:
@@ -55,7 +60,7 @@ class ImageItem:
 def suggestions(item: ImageItem, threshold: float) -> list[Suggestion]:
     """The labels still to decide on, best first: above the threshold, neither tagged nor turned down."""
     decided = set(item.state.tags) | item.state.blocked
-    shown = [s for s in item.labels if s.score >= threshold and s.label not in decided]
+    shown = [Suggestion(*raw) for raw in item.labels if raw[1] >= threshold and raw[0] not in decided]
     return shown[:MAX_SUGGESTIONS]
 
 
@@ -152,7 +157,7 @@ class ImageListModel(QAbstractListModel):
             if row is None:
                 continue
             item = self.items[row]
-            item.labels = tuple(Suggestion(s.label, s.score, tuple(s.sources)) for s in result.labels)
+            item.labels = tuple((s.label, s.score, tuple(s.sources)) for s in result.labels)
             item.error, item.tagged = result.error, True
             rows.append(row)
         self._changed(rows)

@@ -8,6 +8,7 @@ window waits for every pending save before it closes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -114,6 +115,9 @@ class MainWindow(QMainWindow):
         self.tagging.engine_ready.connect(self._engine_ready)
         self.tagging.engine_failed.connect(self._engine_failed)
         self.model.dataChanged.connect(self._rows_changed)
+        self._typing_targets = (self.grid, self.panel.suggestion_list, self.panel.tag_list)
+        for view in self._typing_targets[1:]:
+            view.installEventFilter(self)
         self.panel.editor.submitted.connect(self._editor_submitted)
         self.panel.editor.closed.connect(lambda: self.grid.setFocus())
         self.panel.editor.wants_neighbours.connect(self._look_up_neighbours)
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
         self._apply_threshold(self.settings.threshold)
         self.tagging.load(self.options)  # model and vectors load while the window is already up
         self.grid.setFocus()
+        gc.freeze()  # modules, widgets: long-lived; a full collection walking them stalled opening a folder
 
     # construction
     def _make_grid(self) -> QListView:
@@ -331,6 +336,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{folder.name} — tagsight")
         self.settings.add_recent(folder)
         self.model.set_files(found.files, prepared)
+        # The rows (and everything loaded so far) live until the next folder: keep the cycle collector
+        # from walking them on every full pass. They are still freed by reference counting when replaced.
+        gc.freeze()
         self.panel.show_item(None, 0)
         if found.files:
             self.grid.setCurrentIndex(self.proxy.index(0, 0))
@@ -682,7 +690,7 @@ class MainWindow(QMainWindow):
             if is_typing_key(event):  # type: ignore[arg-type]
                 event.accept()  # keys typed into the filter are text, not shortcuts
             return False
-        if event.type() == QEvent.Type.KeyPress and watched is self.grid:
+        if event.type() == QEvent.Type.KeyPress and watched in self._typing_targets:
             key: QKeyEvent = event  # type: ignore[assignment]
             text = key.text()
             if text.isalpha() and not key.modifiers() & ~Qt.KeyboardModifier.ShiftModifier:

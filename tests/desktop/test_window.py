@@ -202,7 +202,7 @@ def test_switching_vocabulary_reranks_every_image(qtbot, open_window, folder: Pa
     qtbot.waitUntil(lambda: window.tagging_done() and window.engine_info is not None, timeout=30_000)
     classes = set(imagenet_classes())
     readable = [item for item in window.model.items if not item.error]
-    qtbot.waitUntil(lambda: all(all(s.label in classes for s in item.labels) for item in readable), timeout=10_000)
+    qtbot.waitUntil(lambda: all(all(raw[0] in classes for raw in item.labels) for item in readable), timeout=10_000)
     assert "imagenet1k" in window.engine_label.text()
     assert window.settings.vocabulary == "imagenet1k"
 
