@@ -148,6 +148,9 @@ class EngineProcess:
             self._process.terminate()
             self._process.join(5)
         self._process = None
+        self._tag_conn.close()
+        self._query_conn.close()
+        del self._cancel  # its semaphores are released now, not reported as leaked at exit
 
     def _send(self, conn: Connection, message: Any) -> None:
         try:
