@@ -388,14 +388,11 @@ class ImagePanel(QWidget):
             self.preview.show_message(f"Cannot read this image:\n{item.unreadable}", broken=True)
         elif previous_path != item.path:
             self.preview.show_message("Loading…")
-        shown = suggestions(item, self.threshold)
-        self.suggestions_model.set_labels(shown)
+        self.suggestions_model.set_labels(suggestions(item, self.threshold) if item.tagged else [])
         self.tags_model.setStringList(list(item.state.tags))
         same = previous_path == item.path
         self._restore_row(self.suggestion_list, keep_row if same else 0)
         self._restore_row(self.tag_list, keep_tag if same else 0)
-        if not item.tagged and not item.unreadable:
-            self.suggestions_model.set_labels([])
         self.suggestion_list.hint = (
             "" if item.unreadable else "Tagging this image…" if not item.tagged else "No suggestions above the threshold."
         )

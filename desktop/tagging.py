@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from tagsight.desktop.engine_process import EngineInfo, EngineProcess
+from tagsight.desktop.engine_process import EngineProcess
 from tagsight.desktop.jobs import Job
 from tagsight.engine.progress import Cancelled
 from tagsight.engine.service import ImageResult, TagOptions

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QSlider,
     QSplitter,
     QToolBar,
-    QWidget,
 )
 
 from tagsight.desktop import dialogs
@@ -258,8 +257,8 @@ class MainWindow(QMainWindow):
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit = bar.addMenu("&Edit")
-        self.undo_action = self._action(edit, "&Undo Correction", self.undo, "Ctrl+Z")
-        self.redo_action = self._action(edit, "&Redo Correction", self.redo, "Ctrl+Shift+Z", "Ctrl+Y")
+        self._action(edit, "&Undo Correction", self.undo, "Ctrl+Z")
+        self._action(edit, "&Redo Correction", self.redo, "Ctrl+Shift+Z", "Ctrl+Y")
         edit.addSeparator()
         self._action(edit, "Select &All Images", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
         self._action(edit, "&Filter by Tag", self._focus_filter, "Ctrl+F")
@@ -730,8 +729,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # not exec(): the event loop, and the background work, go on
 
-    def sizeHint(self) -> QSize:
-        return QSize(1280, 800)
 
 
 def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
