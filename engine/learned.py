@@ -125,24 +125,24 @@ class Prototypes:
     def similarity(self, unit_phi: np.ndarray, labels: int, bandwidth: float, leave_out: np.ndarray | None = None) -> np.ndarray:
         """(n, labels) soft maximum over each label's prototypes: h log(sum_j w_j exp(cos_j / h)), w
         the prototypes' shares of the label's images. NaN where a label has no prototype (or none left
-        after leaving out each row's own image, `leave_out[i]`)."""
+        after leaving out each row's own image, `leave_out[i]`). Prototypes are stored grouped by label."""
         result = np.full((len(unit_phi), labels), np.nan, dtype=np.float32)
         if len(self.points) == 0:
             return result
-        cos = unit_phi @ self.points.T
         # Shifted by the largest possible cosine (1): exp never overflows, and for bandwidths of
-        # 0.025 and up never underflows to zero either.
-        mass = np.exp((cos.astype(np.float64) - 1.0) / bandwidth) * self.count
-        counts = np.broadcast_to(self.count, cos.shape).copy()
+        # 0.025 and up never underflows to zero in float32 either.
+        mass = np.exp((unit_phi @ self.points.T - 1.0) / np.float32(bandwidth)) * self.count.astype(np.float32)
+        counts = np.broadcast_to(self.count.astype(np.float32), mass.shape)
         if leave_out is not None:
             own = self.source[None, :] == leave_out[:, None]
             mass[own] = 0.0
-            counts[own] = 0.0
-        owner = np.zeros((len(self.points), labels))
-        owner[np.arange(len(self.points)), self.label] = 1.0
-        mass, total = mass @ owner, counts @ owner
+            counts = np.where(own, np.float32(0), counts)
+        owners, starts = np.unique(self.label, return_index=True)
+        mass, total = np.add.reduceat(mass, starts, axis=1), np.add.reduceat(counts, starts, axis=1)
         ok = (total > 0) & (mass > 0)
-        result[ok] = (bandwidth * np.log(mass[ok] / total[ok]) + 1.0).astype(np.float32)
+        values = np.full(mass.shape, np.nan, dtype=np.float32)
+        values[ok] = bandwidth * np.log(mass[ok] / total[ok]) + 1.0
+        result[:, owners] = values
         return result
 
 
@@ -212,6 +212,13 @@ class _Rows:
         return len(self.image)
 
 
+def _sample(rows: _Rows, limit: int, rng: np.random.Generator) -> _Rows:
+    """At most `limit` rows, chosen at random (all of them when there are fewer)."""
+    if len(rows) <= limit:
+        return rows
+    return rows.subset(np.sort(rng.choice(len(rows), limit, replace=False)))
+
+
 def _hinge_gradient(scores: np.ndarray, rows: _Rows, margin: float) -> np.ndarray:
     """d(loss)/d(scores) of sum over negatives j of max(0, margin - s_pos + s_j), per row."""
     r = np.arange(len(scores))
@@ -251,24 +258,35 @@ def _cosines(conse: np.ndarray, phi: np.ndarray, weights: np.ndarray | None, vec
 
 
 def fit_map(conse: np.ndarray, phi: np.ndarray, vectors: np.ndarray, rows: _Rows, penalty: float, margin: float,
-            iterations: int, batch: int, rng: np.random.Generator) -> np.ndarray:
-    """M minimizing the mean hinge rank loss of cos(c + M phi, v) plus penalty/2 ||M||^2 (Adam)."""
+            iterations: int, batch: int, rng: np.random.Generator, fixed: int = 0, sampled: int = 64) -> np.ndarray:
+    """M minimizing the mean hinge rank loss of cos(c + M phi, v) plus penalty/2 ||M||^2 (Adam).
+
+    Each step takes `batch` rows and ranks them against the first `fixed` labels (tags and hard
+    negatives) and `sampled` others drawn afresh, as DeViSE samples its negatives.
+    """
     weights = np.zeros((phi.shape[1], vectors.shape[1]), np.float32)
     adam = _Adam(weights.shape, 0.02)
+    others = len(vectors) - fixed
     for _ in range(iterations):
         take = rng.choice(len(rows), batch, replace=False) if len(rows) > batch else slice(None)
         part = rows.subset(take)
+        if others > sampled:
+            columns = np.concatenate([np.arange(fixed), fixed + rng.choice(others, sampled, replace=False)])
+            part = _Rows(part.image, part.positive, part.negative[:, columns])  # positives are tags: fixed
+            step_vectors = vectors[columns]
+        else:
+            step_vectors = vectors
         c, p = conse[part.image], phi[part.image]
-        scores, unit, norms = _cosines(c, p, weights, vectors)
+        scores, unit, norms = _cosines(c, p, weights, step_vectors)
         grad = _hinge_gradient(scores, part, margin)
         # d cos(z, v) / dz = (v - cos * z/|z|) / |z|
-        d_points = (grad @ vectors - (grad * scores).sum(axis=1, keepdims=True) * unit) / norms
+        d_points = (grad @ step_vectors - (grad * scores).sum(axis=1, keepdims=True) * unit) / norms
         adam.update(weights, p.T @ d_points / len(part) + penalty * weights)
     return weights
 
 
 def fit_bias(scores: np.ndarray, rows: _Rows, taught: np.ndarray, penalty: float, margin: float,
-             iterations: int = 80) -> np.ndarray:
+             iterations: int = 60) -> np.ndarray:
     """Per-label offsets b minimizing the hinge rank loss on fixed scores, for the `taught` labels only
     (those with examples). A label with none would only ever be pushed down, as a violator, and end
     up worse than ConSE wherever it is right."""
@@ -298,6 +316,7 @@ class _Space:
     labels: list[str]
     vectors: np.ndarray
     own: np.ndarray
+    fixed: int  # tags and hard negatives: always ranked against
 
     @property
     def tags(self) -> int:
@@ -332,9 +351,9 @@ class LearnedProjection:
         prototype_weights: Sequence[float] = (1.0, 2.0),
         bias_penalty: float = 0.1,
         folds: int = 4,
-        iterations: int = 150,
+        iterations: int = 100,
         batch: int = 1024,
-        max_cv_images: int = 1500,
+        max_cv_images: int = 600,
         random_state: int = 0,
     ) -> None:
         self.conse = conse
@@ -362,7 +381,14 @@ class LearnedProjection:
         label_vector: Callable[[str], np.ndarray | None],
         progress: Progress | None = None,
     ) -> "LearnedProjection":
-        progress = progress or NullProgress()
+        from threadpoolctl import threadpool_limits
+
+        # Thousands of small products: a second BLAS thread gains little alone, and on a busy machine
+        # its spin-waits made 10,000 corrections take 81 s instead of 12 s (bench_retrain.py).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(data, vocabulary, label_vector, progress or NullProgress())
+
+    def _fit(self, data, vocabulary, label_vector, progress) -> "LearnedProjection":
         rng = np.random.default_rng(self.random_state)
         keep = [i for i, tags in enumerate(data.positives) if tags]
         if len(keep) < 2:
@@ -373,8 +399,11 @@ class LearnedProjection:
         negatives = [tuple(data.negatives[i]) for i in keep]
         background = (np.asarray(data.background_logits, np.float32), np.asarray(data.background_features, np.float32))
 
+        # The reduced space is fitted on the library and the corrected images (a sample of them: a few
+        # thousand images pin down 128 directions).
+        fitted_on = rng.permutation(len(background[0]) + len(logits))[: self.max_cv_images * 2]
         self.feature_map_ = FeatureMap(self.rank, self.random_state).fit(
-            np.vstack([background[0], logits]), np.vstack([background[1], features])
+            np.vstack([background[0], logits])[fitted_on], np.vstack([background[1], features])[fitted_on]
         )
         phi = self.feature_map_.transform(logits, features)
         conse = normalize_rows(self.conse.transform(logits).points)
@@ -399,7 +428,7 @@ class LearnedProjection:
         threshold = self._thresholds(prototypes, background_phi, labels)
         self.map_ = (np.zeros((phi.shape[1], space.vectors.shape[1]), np.float32) if choice.map_penalty is None
                      else fit_map(conse, phi, space.vectors, rows, choice.map_penalty, self.margin, self.iterations,
-                                  self.batch, rng))
+                                  self.batch, rng, space.fixed))
         self.weight_ = float(choice.prototype_weight)
         weights = prototypes.weights(labels, self.weight_, self.shrinkage)
         scores = self._scores(conse, phi, space, rows, prototypes, threshold, weights, self.map_, leave_out=True)
@@ -443,11 +472,11 @@ class LearnedProjection:
         if len(background_conse) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         scores = background_conse @ vocabulary.matrix.T
-        top2 = np.argpartition(-scores, 1, axis=1)[:, :2] if scores.shape[1] > 1 else np.zeros((len(scores), 2), np.int64)
-        first = np.take_along_axis(scores, top2, axis=1)
-        best = np.where(first[:, 0] >= first[:, 1], top2[:, 0], top2[:, 1])
-        margin = np.abs(first[:, 0] - first[:, 1]) if scores.shape[1] > 1 else np.full(len(scores), np.inf)
-        sure = margin >= self.margin
+        rows = np.arange(len(scores))
+        best = scores.argmax(axis=1)
+        first = scores[rows, best]
+        scores[rows, best] = -np.inf
+        sure = first - scores.max(axis=1) >= self.margin
         return np.flatnonzero(sure), best[sure]
 
     def _space(self, positives, negatives, conse, vocabulary, label_vector, sure_labels, rng) -> _Space:
@@ -463,7 +492,10 @@ class LearnedProjection:
                 rows.append(conse[[i for i, p in enumerate(positives) if tag in p]].mean(axis=0))
         labels = list(tags)
         taken = set(tags)
-        for label in dict.fromkeys([n for ns in negatives for n in ns] + list(sure_labels)):
+        hard = list(dict.fromkeys(n for ns in negatives for n in ns))
+        hard_set = set(hard)
+        fixed = len(tags)
+        for label in dict.fromkeys(hard + list(sure_labels)):
             if label in taken:
                 continue
             vector = vocabulary.matrix[in_vocabulary[label]] if label in in_vocabulary else label_vector(label)
@@ -471,12 +503,13 @@ class LearnedProjection:
                 labels.append(label)
                 rows.append(np.asarray(vector, np.float32))
                 taken.add(label)
+                fixed += label in hard_set
         others = [i for i, label in enumerate(vocabulary.labels) if label not in taken]
         if len(others) > self.sampled_negatives:
             others = sorted(rng.choice(others, self.sampled_negatives, replace=False).tolist())
         labels += [vocabulary.labels[i] for i in others]
         rows += [vocabulary.matrix[i] for i in others]
-        return _Space(labels, normalize_rows(np.vstack(rows).astype(np.float32)), own)
+        return _Space(labels, normalize_rows(np.vstack(rows).astype(np.float32)), own, fixed)
 
     @staticmethod
     def _rows(owners: list[list[int]], labels: int) -> _Rows:
@@ -538,19 +571,21 @@ class LearnedProjection:
             prototypes = self._prototypes(unit_phi, owners, train, library, labels)
             threshold = self._thresholds(prototypes, background_phi, labels)
             has_prototypes = np.bincount(prototypes.label, minlength=labels) > 0
+            bias_rows = _sample(train_rows, self.batch, rng)
             base = _hit1(_cosines(conse[test_rows.image], phi[test_rows.image], None, space.vectors)[0], test_rows)
             results = np.zeros((len(settings), len(test_rows)), bool)
             for p_index, penalty in enumerate(penalties):
                 check_cancelled(progress)
                 weights_map = None if penalty is None else fit_map(
-                    conse, phi, space.vectors, train_rows, penalty, self.margin, self.iterations, self.batch, rng)
+                    conse, phi, space.vectors, train_rows, penalty, self.margin, self.iterations, self.batch, rng,
+                    space.fixed)
                 for s_index, setting in enumerate(settings):
                     if setting.map_penalty != penalty:
                         continue
                     weights = prototypes.weights(labels, setting.prototype_weight, self.shrinkage)
-                    train_scores = self._scores(conse, phi, space, train_rows, prototypes, threshold, weights,
+                    train_scores = self._scores(conse, phi, space, bias_rows, prototypes, threshold, weights,
                                                 weights_map, leave_out=True)
-                    bias = fit_bias(train_scores, train_rows, has_prototypes, self.bias_penalty, self.margin)
+                    bias = fit_bias(train_scores, bias_rows, has_prototypes, self.bias_penalty, self.margin)
                     test_scores = self._scores(conse, phi, space, test_rows, prototypes, threshold, weights,
                                                weights_map, leave_out=False)
                     results[s_index] = _hit1(test_scores + bias, test_rows)
