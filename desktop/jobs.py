@@ -115,8 +115,10 @@ class SerialWorker:
     Create it on the GUI thread.
     """
 
-    def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    def __init__(self, name: str, niceness: int = 5) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name, initializer=lower_thread_priority, initargs=(niceness,)
+        )
         self._bridge = _Bridge()
         self._lock = threading.Lock()
         self._in_flight = 0

@@ -31,11 +31,12 @@ class TagRun(Job[ImageResult]):
     """One pass over `paths`, in order except for the ones the user is looking at. Images tagged before
     (with any backend) are re-ranked from their CNN outputs cached in the store, without the CNN."""
 
-    def __init__(self, paths: Sequence[Path], options: TagOptions) -> None:
+    def __init__(self, paths: Sequence[Path], options: TagOptions, remaining: set[Path] | None = None) -> None:
+        """`remaining`: set(paths), when a worker thread has built it already (10,000 paths hash slowly)."""
         super().__init__("tagging")
         self.options = options
         self._order = list(paths)
-        self._remaining = set(paths)
+        self._remaining = remaining if remaining is not None else set(paths)
         self._cursor = 0
         self._wanted: list[Path] = []
         self._order_lock = threading.Lock()

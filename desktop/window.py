@@ -315,9 +315,9 @@ class MainWindow(QMainWindow):
         """Scan `folder` in the background, then fill the grid and start tagging."""
         folder = Path(os.path.normpath(folder.expanduser().absolute()))  # the store's form of a path
         self.statusBar().showMessage(f"Reading {folder}…")
-        def read() -> tuple[ScanResult, Any]:
+        def read() -> tuple[ScanResult, Any, set[Path]]:
             found = scan([folder])
-            return found, ImageListModel.prepare(found.files)
+            return found, ImageListModel.prepare(found.files), set(found.files)
 
         self.io_worker.submit(
             read,
@@ -325,7 +325,7 @@ class MainWindow(QMainWindow):
             on_error=lambda message: self.show_error(f"Cannot read {folder}", message),
         )
 
-    def _folder_scanned(self, folder: Path, found: ScanResult, prepared: Any) -> None:
+    def _folder_scanned(self, folder: Path, found: ScanResult, prepared: Any, remaining: set[Path]) -> None:
         if found.errors and not found.files:
             self.show_error(f"Cannot open {folder}", "; ".join(reason for _, reason in found.errors))
             return
@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{len(found.files)} images in {folder}", 5000)
         paths = self.model.paths()
         self.store_worker.submit(lambda: self.store.states(paths, corrected_only=True), on_done=self.model.set_states)
-        self._start_run(TagRun(paths, self.options))
+        self._start_run(TagRun(paths, self.options, remaining))
         self.folder_loaded.emit(folder)
 
     # tagging
