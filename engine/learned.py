@@ -35,7 +35,7 @@ from tagsight.engine.vectors import normalize_rows
 from tagsight.engine.vocabulary import EmbeddedVocabulary
 
 FORMAT = 1
-# The source shown for a label pushed up by the tagged-examples term.
+# The source shown for one of the user's tags pushed up by its learned term.
 EXAMPLES_SOURCE = "your tagged images"
 
 

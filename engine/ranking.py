@@ -168,7 +168,9 @@ class Ranker:
         return results
 
     def _boosted(self, terms: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """Whether each chosen label was pushed up by the learned per-label term."""
+        """Whether each chosen label is one of the user's tags and was pushed up by its learned term."""
+        assert self.learned is not None
         term = self._term_of_column[indices]
         values = np.take_along_axis(terms, np.maximum(term, 0), axis=1) if terms.shape[1] else np.zeros(indices.shape)
-        return (term >= 0) & (values > 0)
+        users = len(self.learned.tags_)
+        return (term >= 0) & (self.term_rows[np.maximum(term, 0)] < users) & (values > 0)

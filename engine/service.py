@@ -596,6 +596,7 @@ class TaggingService:
             "vectors_words": len(vectors),
             "vectors_dim": vectors.dim,
             "vocabulary": options.vocabulary,
+            "projection": "conse" if ranker.version is None else f"learned version {ranker.version}",
             "vocabulary_labels": len(ranker.vocabulary.labels),
             "vocabulary_missing": len(ranker.vocabulary.missing),
             "db_path": str(self.db_path),

@@ -106,7 +106,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> S
                 for i in range(PER_KIND):
                     path = root / f"{kind}_{i}.png"
                     if tag is not None and i < TAUGHT:
-                        writer.writerow([path, tag, "add"])
+                        # A hierarchical tag teaches its leaf.
+                        writer.writerow([path, f"food|{tag}" if (kind, i) == ("red", 0) else tag, "add"])
                     elif tag is not None:
                         held_out[path] = tag
             writer.writerow([root / "blue_0.png", "piano", "reject"])
