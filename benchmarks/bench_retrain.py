@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=50)
     parser.add_argument("--library", type=int, default=5_000)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key (default cumulative)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +63,7 @@ def main() -> None:
 
             with cProfile.Profile() as profile:
                 report = service.retrain(options)
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profile).sort_stats(args.profile_sort).print_stats(25)
         else:
             report = service.retrain(options)
         total, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -4,17 +4,21 @@ For an image x with unit ConSE point c(x) and reduced CNN outputs phi(x), a labe
 scores
 
     s(x, t) = cos(c(x) + M phi(x), v_t)               a DeViSE-style linear map added to ConSE's point
-            + b_t + gamma * (k_t(x) - tau_t)           only for tags with examples (the user's tags)
+            + b_t + gamma_t * (k_t(x) - tau_t)         for labels with examples
 
 - `M` maps CNN outputs into the embedding space (Frome et al. 2013) and is fitted with the hinge rank
   loss (margin 0.1) on top of ConSE, so M = 0 is ConSE exactly. Its L2 penalty, chosen by
   cross-validation (including "no map"), sets how far the map may move ConSE's point: the blend.
-- `k_t(x)` is a soft maximum of the cosine between phi(x) and tag t's prototypes (its examples, or
-  k-means centroids when it has many): "looks like the images you tagged t". `tau_t` is what an
-  average library image scores, so the term rewards only images closer than that. `gamma` is chosen by
-  cross-validation; `b_t` calibrates each tag and is fitted by the same hinge loss once the rest is fixed.
-- Labels without examples get neither term: their scores move only with the shared map, which
-  cross-validation keeps from doing worse than ConSE on tags it has never seen (leave-tags-out).
+- `k_t(x)` is a soft maximum of the cosine between phi(x) and t's prototypes (its examples, or k-means
+  centroids when it has many): "looks like the images tagged t". `tau_t` is what an average library
+  image scores, so only images closer than that gain. gamma_t = gamma n_t / (n_t + 3): a label's
+  evidence counts more the more images it has; gamma is chosen by cross-validation. `b_t` calibrates
+  each label with examples, fitted by the same hinge loss once the rest is fixed.
+- The examples of a user's tag are its corrected images. A label without corrections takes as
+  examples the library images ConSE ranks it first on by at least the margin: were only corrected tags
+  to gain, images of the others (a snake, when only lizards were tagged) would drift to them.
+  Cross-validation leaves whole tags out to check that uncorrected tags do no worse than under ConSE.
+- A label with no example at all moves only with the shared map.
 
 A user tag that is not a label of the training vocabulary (its own name, like "my-garden") gets a vector
 learned from its images, the mean of their ConSE points, and is offered whatever the vocabulary.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -331,10 +336,8 @@ class LearnedProjection:
     hard negatives outside it. Each of `map_penalties` x `prototype_weights` is scored by
     cross-validation on the corrections: hit@1 on held-out images of tags that keep examples
     (`folds`-fold), and hit@1 on images of tags left out entirely, which must be no worse than ConSE's.
-
-    Labels without corrections get prototypes too, from library images where ConSE ranks them first
-    by at least the margin: otherwise only corrected tags would gain, and images of the others
-    (a snake, when only lizards were tagged) would drift to them.
+    Large inputs are sampled: `max_cv_images` for cross-validation, `pca_images` for the feature map,
+    `batch` rows per optimizer step.
     """
 
     def __init__(
@@ -354,6 +357,7 @@ class LearnedProjection:
         iterations: int = 100,
         batch: int = 1024,
         max_cv_images: int = 600,
+        pca_images: int = 1200,
         random_state: int = 0,
     ) -> None:
         self.conse = conse
@@ -370,6 +374,7 @@ class LearnedProjection:
         self.iterations = iterations
         self.batch = batch
         self.max_cv_images = max_cv_images
+        self.pca_images = pca_images
         self.random_state = random_state
 
     # -- fitting ----------------------------------------------------------------------------------
@@ -399,9 +404,8 @@ class LearnedProjection:
         negatives = [tuple(data.negatives[i]) for i in keep]
         background = (np.asarray(data.background_logits, np.float32), np.asarray(data.background_features, np.float32))
 
-        # The reduced space is fitted on the library and the corrected images (a sample of them: a few
-        # thousand images pin down 128 directions).
-        fitted_on = rng.permutation(len(background[0]) + len(logits))[: self.max_cv_images * 2]
+        # The reduced space is fitted on a sample of the library and the corrected images.
+        fitted_on = rng.permutation(len(background[0]) + len(logits))[: self.pca_images]
         self.feature_map_ = FeatureMap(self.rank, self.random_state).fit(
             np.vstack([background[0], logits])[fitted_on], np.vstack([background[1], features])[fitted_on]
         )
@@ -431,9 +435,10 @@ class LearnedProjection:
                                   self.batch, rng, space.fixed))
         self.weight_ = float(choice.prototype_weight)
         weights = prototypes.weights(labels, self.weight_, self.shrinkage)
-        scores = self._scores(conse, phi, space, rows, prototypes, threshold, weights, self.map_, leave_out=True)
+        some = _sample(rows, self.batch, rng)  # a thousand rows pin down one offset per label
+        scores = self._scores(conse, phi, space, some, prototypes, threshold, weights, self.map_, leave_out=True)
         has_prototypes = np.bincount(prototypes.label, minlength=labels) > 0
-        bias = fit_bias(scores, rows, has_prototypes, self.bias_penalty, self.margin)
+        bias = fit_bias(scores, some, has_prototypes, self.bias_penalty, self.margin)
 
         # Keep the labels that carry a term: those with prototypes (every tag has some).
         kept = np.flatnonzero(has_prototypes)
@@ -453,7 +458,7 @@ class LearnedProjection:
             "hard_negatives": int(sum(len(n) for n in negatives)),
             "library_images": int(len(background_phi)),
             "labels_sure_in_library": int(len(set(library[1].tolist()))),
-            "tags": {t: int(sum(t in p for p in positives)) for t in self.tags_},
+            "tags": dict(Counter(t for p in positives for t in p)),
             "learned_vectors": [t for t, o in zip(self.tags_, space.own) if o],
             "vocabulary": vocabulary.vocabulary.name,
             "top_t": self.conse.top_t,
@@ -463,7 +468,7 @@ class LearnedProjection:
 
     @property
     def tags_(self) -> tuple[str, ...]:
-        """The user's tags (labels with examples), first among `labels_`."""
+        """The user's tags, first among `labels_`."""
         return self.labels_[: len(self.own_labels_)]
 
     def _sure(self, background_conse: np.ndarray, vocabulary: EmbeddedVocabulary) -> tuple[np.ndarray, np.ndarray]:
