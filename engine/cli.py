@@ -443,7 +443,8 @@ def _cv_line(metrics: dict[str, Any]) -> str:
 
     penalty = metrics["map_penalty"]
     blend = "no map" if penalty is None else f"map penalty {penalty}"
-    return (f"cross-validated hit@1: held-out images {pair(held)}, left-out tags {pair(left)}; "
+    caveat = "" if metrics.get("left_out_no_worse", True) else " (no setting matched ConSE on left-out tags)"
+    return (f"cross-validated hit@1: held-out images {pair(held)}, left-out tags {pair(left)}{caveat}; "
             f"chosen: {blend}, prototype weight {metrics['prototype_weight']}")
 
 

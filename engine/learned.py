@@ -620,6 +620,7 @@ class LearnedProjection:
             "held_out_hit1": {"conse": _round(conse_seen[0] / max(conse_seen[1], 1)), "learned": _round(held_out[best])},
             "left_out_tags_hit1": {"conse": _round(left_out_conse), "learned": _round(left_out[best])},
             "left_out_tags": len(unseen),
+            "left_out_no_worse": bool(feasible[best]),  # False: no setting was; the best held-out one is used
             "map_penalty": settings[best].map_penalty,
             "prototype_weight": settings[best].prototype_weight,
         }
