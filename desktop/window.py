@@ -438,6 +438,8 @@ class MainWindow(QMainWindow):
         if info.backend != self.options.backend or info.vocabulary != self.options.vocabulary:
             return  # a load for options the user has since left
         self.engine_info = info
+        # remembered only once they work: a broken vocabulary file must not break the next start too
+        self.settings.set_tagging(self.options.backend, self.options.vectors_file, self.options.vocabulary)
         self.panel.editor.set_vocabulary(info.vocabulary_labels, info.vocabulary_lowered)
         self._show_engine()
 
@@ -673,7 +675,6 @@ class MainWindow(QMainWindow):
         if options == self.options:
             return
         self.options = options
-        self.settings.set_tagging(options.backend, options.vectors_file, options.vocabulary)
         self._fill_pickers()
         self.engine_info = None
         self.engine_label.setText(f"Loading {options.backend} · {Path(options.vocabulary).name}…")

@@ -271,3 +271,19 @@ def test_help_plugins_and_about(qtbot, open_window, folder: Path) -> None:
     next(a for a in help_menu.actions() if a.text() == "&About tagsight").trigger()
     about = next(w for w in window.findChildren(QDialog) if w.isVisible() and w.windowTitle() == "About tagsight")
     assert "onnxruntime" in about.findChild(type(window.engine_label)).text()
+
+
+def test_a_broken_vocabulary_file_is_reported_and_not_remembered(qtbot, open_window, folder: Path, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = open_window(folder)
+    before = [item.labels for item in window.model.items]
+    bad = tmp_path / "labels.txt"
+    bad.write_text("qqxqzz\nzzqxqq\n", encoding="utf-8")  # no word of it has a vector
+    window.set_options(vocabulary=str(bad))
+    qtbot.waitUntil(window.tagging_done, timeout=30_000)
+    assert window.run.error
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and "labels.txt" in " ".join(b.text() for b in boxes)
+    assert window.settings.vocabulary == "default"  # the next start uses what worked
+    assert [item.labels for item in window.model.items] == before  # the grid keeps its suggestions
