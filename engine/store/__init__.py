@@ -13,7 +13,7 @@ from .errors import (
     ReadOnlyLocationError,
     StoreError,
 )
-from .fold import fold
+from .fold import apply_event, fold
 from .repository import TAG_SEPARATOR, Store
 from .types import (
     Action,
@@ -34,6 +34,7 @@ from .types import (
 
 __all__ = [
     "Action",
+    "apply_event",
     "CorrectionError",
     "CorrectionEvent",
     "CorruptDatabaseError",

@@ -43,33 +43,41 @@ def fold(events: Iterable[EventLike]) -> TagState:
     """Fold one image's events (any order; they are sorted by id) into its `TagState`."""
     ordered = sorted(events, key=lambda e: e.id)
     undone = undone_ids((e.id, e.target_id) for e in ordered if e.action == "undo" and e.target_id is not None)
-    tags: list[str] = []
-    rejected: set[str] = set()
-    renamed_from: set[str] = set()
+    state = TagState()
     for event in ordered:
-        if event.action == "undo" or event.id in undone:
-            continue
-        label = event.label
-        if event.action in ("accept", "add"):
-            if label not in tags:
-                tags.append(label)
-            rejected.discard(label)
-            renamed_from.discard(label)
-        elif event.action == "reject":
-            if label in tags:
-                tags.remove(label)
-            rejected.add(label)
-        elif event.action == "rename":
-            previous = event.previous or ""
-            if label in tags:
-                if previous in tags and previous != label:
-                    tags.remove(previous)
-            elif previous in tags:
-                tags[tags.index(previous)] = label
-            else:
-                tags.append(label)
-            rejected.discard(label)
-            renamed_from.discard(label)
-            if previous != label:
-                renamed_from.add(previous)
+        if event.action != "undo" and event.id not in undone:
+            state = apply_event(state, event.action, event.label, event.previous)
+    return state
+
+
+def apply_event(state: TagState, action: str, label: str, previous: str | None = None) -> TagState:
+    """The state after one accept, add, reject or rename (the rules in the module docstring).
+
+    The GUI uses it to show a correction before the store has answered; the store's fold is the
+    authority and its answer replaces that.
+    """
+    tags = list(state.tags)
+    rejected, renamed_from = set(state.rejected), set(state.renamed_from)
+    if action in ("accept", "add"):
+        if label not in tags:
+            tags.append(label)
+        rejected.discard(label)
+        renamed_from.discard(label)
+    elif action == "reject":
+        if label in tags:
+            tags.remove(label)
+        rejected.add(label)
+    elif action == "rename":
+        previous = previous or ""
+        if label in tags:
+            if previous in tags and previous != label:
+                tags.remove(previous)
+        elif previous in tags:
+            tags[tags.index(previous)] = label
+        else:
+            tags.append(label)
+        rejected.discard(label)
+        renamed_from.discard(label)
+        if previous != label:
+            renamed_from.add(previous)
     return TagState(tuple(tags), frozenset(rejected), frozenset(renamed_from))
