@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QPixmap
 
-from tagsight.desktop.store_adapter import ImageState
+from tagsight.desktop.store_adapter import EMPTY_STATE
+from tagsight.engine.store import TagState
 from tagsight.desktop.thumbnails import Loaded
 from tagsight.engine.service import ImageResult
 
@@ -39,7 +40,6 @@ class Suggestion(NamedTuple):
 # those, and does not stop tracking objects (dataclasses, named tuples). With 10,000 images x 15 labels
 # as objects, each full collection took 150-250 ms on the GUI thread: the longest stalls measured.
 RawLabel = tuple[str, float, tuple[str, ...]]
-EMPTY_STATE = ImageState()
 
 
 @dataclass(slots=True)
@@ -50,7 +50,7 @@ class ImageItem:
     tagged: bool = False
     error: str | None = None  # the engine could not read it
     thumbnail_error: str | None = None  # the thumbnail maker could not read it
-    state: ImageState = EMPTY_STATE  # shared while the image has no corrections: one object, not 10,000
+    state: TagState = EMPTY_STATE  # shared while the image has no corrections: one object, not 10,000
 
     @property
     def unreadable(self) -> str | None:
@@ -162,7 +162,7 @@ class ImageListModel(QAbstractListModel):
             rows.append(row)
         self._changed(rows)
 
-    def set_states(self, states: dict[Path, ImageState]) -> None:
+    def set_states(self, states: dict[Path, TagState]) -> None:
         rows: list[int] = []
         for path, state in states.items():
             row = self._rows.get(path)

@@ -6,57 +6,16 @@ database, so the window runs them on its store thread (`jobs.SerialWorker`), nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from tagsight.engine.service import TaggingService
+from tagsight.engine.store import TagState
 
 Action = Literal["accept", "reject", "add", "rename"]
-Review = Literal["unreviewed", "reviewed", "confirmed"]
 
 
-@dataclass(frozen=True)
-class ImageState:
-    """What the user decided about one image: its tags (first-given order), the labels kept out of its
-    suggestions (rejected or renamed away), and the review mark derived from both."""
-
-    tags: tuple[str, ...] = ()
-    blocked: frozenset[str] = frozenset()
-
-    @property
-    def review(self) -> Review:
-        if self.tags:
-            return "confirmed"
-        return "reviewed" if self.blocked else "unreviewed"
-
-
-def apply_correction(state: ImageState, action: Action, label: str, previous: str | None = None) -> ImageState:
-    """The state after one correction, shown before the store has answered. Same rules as the store's
-    fold (`tagsight.engine.store.fold`), which stays the authority: its answer replaces this one."""
-    tags = list(state.tags)
-    blocked = set(state.blocked)
-    if action in ("accept", "add"):
-        if label not in tags:
-            tags.append(label)
-        blocked.discard(label)
-    elif action == "reject":
-        if label in tags:
-            tags.remove(label)
-        blocked.add(label)
-    elif action == "rename":
-        old = previous or ""
-        if label in tags:
-            if old in tags and old != label:
-                tags.remove(old)
-        elif old in tags:
-            tags[tags.index(old)] = label
-        else:
-            tags.append(label)
-        blocked.discard(label)
-        if old != label:
-            blocked.add(old)
-    return ImageState(tuple(tags), frozenset(blocked))
+EMPTY_STATE = TagState()  # shared while an image has no corrections: one object, not 10,000
 
 
 class StoreAdapter:
@@ -76,21 +35,17 @@ class StoreAdapter:
     def redo(self) -> list[Path]:
         return _paths(self.service.redo(source="gui"))
 
-    def states(self, paths: Sequence[Path], corrected_only: bool = False) -> dict[Path, ImageState]:
+    def states(self, paths: Sequence[Path], corrected_only: bool = False) -> dict[Path, TagState]:
         """The state of every one of `paths` (never-corrected images get the empty state), or with
         `corrected_only` just of those that have corrections (a folder just opened)."""
         found = self.service.tag_states(paths)
         if corrected_only:
-            return {p: _state(state) for p, state in found.items()}
-        return {p: _state(found.get(p)) for p in paths}
+            return found
+        return {p: found.get(p, EMPTY_STATE) for p in paths}
 
     def corrections(self) -> list[Any]:
         """The whole correction log, oldest first (tests assert on it)."""
         return list(self.service.corrections())
-
-
-def _state(state: Any) -> ImageState:
-    return ImageState() if state is None else ImageState(tuple(state.tags), frozenset(state.blocked))
 
 
 def _paths(events: Sequence[Any]) -> list[Path]:

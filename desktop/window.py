@@ -40,7 +40,8 @@ from tagsight.desktop.jobs import SerialWorker
 from tagsight.desktop.panel import ImagePanel, is_typing_key
 from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
-from tagsight.desktop.store_adapter import Action, ImageState, StoreAdapter, apply_correction
+from tagsight.desktop.store_adapter import Action, StoreAdapter
+from tagsight.engine.store import TagState, apply_event
 from tagsight.desktop.engine_process import EngineInfo, EngineProcess
 from tagsight.desktop.export_menu import fill_export_menu
 from tagsight.desktop.tagging import TaggingController, TagRun, tag_options
@@ -90,7 +91,7 @@ class MainWindow(QMainWindow):
         self.run: TagRun | None = None
         self._finished_run: TagRun | None = None
         self._pending_writes = 0
-        self._answered: dict[Path, ImageState] = {}  # store answers held back while writes are queued
+        self._answered: dict[Path, TagState] = {}  # store answers held back while writes are queued
         self._closing = False
 
         self.model = ImageListModel(self.thumbnails.request)
@@ -584,7 +585,7 @@ class MainWindow(QMainWindow):
         if not paths:
             self.statusBar().showMessage("Select an image first.", 3000)
             return
-        shown = {p: apply_correction(self.model.items[self.model.row_of(p)].state, action, label, previous) for p in paths}  # type: ignore[index]
+        shown = {p: apply_event(self.model.items[self.model.row_of(p)].state, action, label, previous) for p in paths}  # type: ignore[index]
         self.model.set_states(shown)
         self._save(lambda: (self.store.record(paths, label, action, previous), self.store.states(paths))[1])
         verb = {"accept": "Accepted", "reject": "Rejected", "add": "Added", "rename": "Renamed"}[action]
@@ -598,7 +599,7 @@ class MainWindow(QMainWindow):
     def redo(self) -> None:
         self._save(lambda: self._after_history(self.store.redo(), "Redone", "Nothing to redo."))
 
-    def _after_history(self, touched: list[Path], done: str, nothing: str) -> tuple[dict[Path, ImageState], str]:
+    def _after_history(self, touched: list[Path], done: str, nothing: str) -> tuple[dict[Path, TagState], str]:
         """Runs on the store thread: the states to show after an undo or redo, and what to say. The step
         may concern images of another folder (the log is global): then nothing in this grid changes."""
         if not touched:
@@ -607,12 +608,12 @@ class MainWindow(QMainWindow):
         note = "" if len(here) == len(touched) else f" ({len(touched) - len(here)} of them outside this folder)"
         return self.store.states(touched), f"{done}: {len(touched)} image{'s' if len(touched) > 1 else ''}{note}."
 
-    def _save(self, call: Callable[[], dict[Path, ImageState] | tuple[dict[Path, ImageState], str]]) -> None:
+    def _save(self, call: Callable[[], dict[Path, TagState] | tuple[dict[Path, TagState], str]]) -> None:
         """Run a store write on the store thread, then show the states it returns. While later writes are
         still queued their optimistic states stay on screen; the answers are applied together at the end."""
         self._pending_writes += 1
 
-        def saved(result: dict[Path, ImageState] | tuple[dict[Path, ImageState], str]) -> None:
+        def saved(result: dict[Path, TagState] | tuple[dict[Path, TagState], str]) -> None:
             self._pending_writes -= 1
             states, message = result if isinstance(result, tuple) else (result, "")
             if message:
