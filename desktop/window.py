@@ -276,6 +276,7 @@ class MainWindow(QMainWindow):
         self._action(tags, "Re&name Tag…", self.rename_focused, "F2")
         tags.addSeparator()
         self._action(tags, "Tag &Untagged Images", self.tag_untagged)
+        self._action(tags, "&Retrain from Corrections", self.retrain)
         self._action(tags, "&Cancel Tagging", self.cancel_tagging)
 
         go = bar.addMenu("&Go")
@@ -668,6 +669,28 @@ class MainWindow(QMainWindow):
             vocabulary = chosen
         self.set_options(vocabulary=vocabulary)
 
+    def retrain(self) -> None:
+        """Fit a new projection from the corrections in the background, then re-rank the folder with it."""
+        options = self.options
+        self.statusBar().showMessage("Retraining from your corrections…")
+
+        def retrained(report: Any) -> None:
+            self.statusBar().showMessage(
+                f"Projection version {report.version} learned from {report.summary.get('images', '?')} images; re-ranking…",
+                8000,
+            )
+            self.rerank()
+
+        # The io thread, not the store thread: corrections made meanwhile are saved without waiting.
+        self.io_worker.submit(lambda: self.store.service.retrain(options), on_done=retrained,
+                              on_error=lambda message: self.show_error("Retraining failed", message))
+
+    def rerank(self) -> None:
+        """Tag everything again with the current options: cached CNN outputs make tagged images quick."""
+        paths = [i.path for i in self.model.items if i.tagged] + [i.path for i in self.model.items if not i.tagged]
+        if paths:
+            self._start_run(TagRun(paths, self.options))
+
     def set_options(self, **changes: Any) -> None:
         """Switch backend and/or vocabulary: re-rank what is tagged, then tag the rest."""
         fields = {"backend": self.options.backend, "vectors_file": self.options.vectors_file, "vocabulary": self.options.vocabulary}
@@ -680,10 +703,7 @@ class MainWindow(QMainWindow):
         self.engine_info = None
         self.engine_label.setText(f"Loading {options.backend} · {Path(options.vocabulary).name}…")
         self.tagging.load(options)
-        # tagged images first: their CNN outputs are cached, so the whole grid re-ranks quickly
-        paths = [i.path for i in self.model.items if i.tagged] + [i.path for i in self.model.items if not i.tagged]
-        if paths:
-            self._start_run(TagRun(paths, options))
+        self.rerank()
 
     # events
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -287,3 +287,20 @@ def test_a_broken_vocabulary_file_is_reported_and_not_remembered(qtbot, open_win
     assert boxes and "labels.txt" in " ".join(b.text() for b in boxes)
     assert window.settings.vocabulary == "default"  # the next start uses what worked
     assert [item.labels for item in window.model.items] == before  # the grid keeps its suggestions
+
+
+def test_retrain_learns_from_the_corrections_then_reranks(qtbot, open_window, folder: Path) -> None:
+    window = open_window(folder)
+    select_row(window, 0)
+    for row in (1, 2):
+        window.grid.selectionModel().select(window.proxy.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+    qtbot.keyClick(window.grid, Qt.Key.Key_T)
+    qtbot.keyClicks(window.panel.editor, "holiday")
+    qtbot.keyClick(window.panel.editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.saving())
+    window.retrain()
+    qtbot.waitUntil(lambda: len(window.store.service.projections()) == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: "re-ranking" in window.statusBar().currentMessage() or window.tagging_done(), timeout=10_000)
+    qtbot.waitUntil(window.tagging_done, timeout=60_000)
+    corrected = [window.model.items[r] for r in range(3)]
+    qtbot.waitUntil(lambda: all("holiday" in [raw[0] for raw in item.labels] for item in corrected), timeout=30_000)
