@@ -36,14 +36,13 @@ import hashlib
 import logging
 import os
 import re
-import secrets
-import stat
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 import numpy as np
+
+from tagsight.engine.atomicfile import atomic_open
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -530,7 +529,7 @@ def write_word2vec(
     """Write word2vec binary (word2vec.c layout: a newline after each vector) or text, atomically."""
     words, values = _check_for_writing(words, matrix)
     rows = max(1, _WRITE_VALUES // values.shape[1])
-    with _atomic_writer(Path(path)) as f:
+    with atomic_open(Path(path), "wb") as f:
         f.write(f"{len(words)} {values.shape[1]}\n".encode())
         for lo in range(0, len(words), rows):
             block, chunk = values[lo : lo + rows], words[lo : lo + rows]
@@ -549,7 +548,7 @@ def write_glove(path: Path, words: Sequence[str], matrix: np.ndarray) -> None:
     """Write GloVe text (no header), atomically."""
     words, values = _check_for_writing(words, matrix)
     rows = max(1, _WRITE_VALUES // values.shape[1])
-    with _atomic_writer(Path(path)) as f:
+    with atomic_open(Path(path), "wb") as f:
         for lo in range(0, len(words), rows):
             f.write(_format_text_rows(words[lo : lo + rows], values[lo : lo + rows]))
 
@@ -621,30 +620,6 @@ def _exact_decimals(text: pa.Array, column: np.ndarray) -> pa.Array:
     return pa.array(fixed, pa.string())
 
 
-@contextmanager
-def _atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """A file object whose contents replace ``path`` only if the block completes."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never clobber; mode 0o666 lets the umask decide, like a normal open().
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        try:  # a replaced file keeps its permissions
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 # ----------------------------------------------------------------------------------------------
 # Cache
 
@@ -674,9 +649,9 @@ def load_vectors_cached(path: Path, fmt: Format, cache_dir: Path) -> tuple[list[
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # The words file first: the matrix file appearing marks a complete entry.
-        with _atomic_writer(words_file) as f:
+        with atomic_open(words_file, "wb") as f:
             f.write("".join(w + "\n" for w in words).encode("utf-8"))
-        with _atomic_writer(matrix_file) as f:
+        with atomic_open(matrix_file, "wb") as f:
             np.save(f, matrix, allow_pickle=False)
     except OSError as e:
         logger.warning("could not cache %s in %s: %s", path, cache_dir, e)
