@@ -41,7 +41,7 @@ from tagsight.desktop.panel import ImagePanel, is_typing_key
 from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
 from tagsight.desktop.store_adapter import Action, StoreAdapter
-from tagsight.engine.store import TagState, apply_event
+from tagsight.engine.store import TagState, apply_event, normalize_path
 from tagsight.desktop.engine_process import EngineInfo, EngineProcess
 from tagsight.desktop.export_menu import fill_export_menu
 from tagsight.desktop.tagging import TaggingController, TagRun, tag_options
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._finished_run: TagRun | None = None
         self._pending_writes = 0
         self._answered: dict[Path, TagState] = {}  # store answers held back while writes are queued
+        self._review_order: list[Path] = []  # `tagsight review-queue` order, refreshed after each tagging run
         self._closing = False
 
         self.model = ImageListModel(self.thumbnails.request)
@@ -397,6 +398,7 @@ class MainWindow(QMainWindow):
             )
         else:
             self.statusBar().showMessage(f"Tagged {run.total} images.", 5000)
+            self._refresh_review_order()
 
     def tagging_done(self) -> bool:
         """The last run has ended and the window has shown its end (results, status bar)."""
@@ -529,11 +531,41 @@ class MainWindow(QMainWindow):
         row = self.grid.currentIndex().row()
         self._go_to(max(0, min(count - 1, row + step if row >= 0 else 0)))
 
+    def _refresh_review_order(self) -> None:
+        options, paths = self.options, self.model.paths()
+
+        def order() -> list[Path]:
+            return [item.path for item in self.store.service.review_queue(options, paths=paths)]
+
+        def found(order: list[Path]) -> None:
+            if not self._closing:
+                self._review_order = order
+
+        # Only speed is lost if it fails (the engine restarting, the window closing): N then goes in grid order.
+        self.io_worker.submit(order, on_done=found, on_error=lambda message: None)
+
     def next_unreviewed(self) -> None:
+        """The next unreviewed image in `tagsight review-queue` order (the correction that would teach
+        the most first), going on after the current one; in grid order while that order is unknown."""
+        shown = {normalize_path(item.path): row for row, item in enumerate(self.model.items)}
+        current = self.grid.currentIndex().row()
+        here = self.current_item()
+        order = self._review_order
+        if here is not None and here.state.review == "unreviewed" and normalize_path(here.path) in order:
+            at = order.index(normalize_path(here.path)) + 1  # skipping this one: go on after it
+            order = order[at:] + order[:at]
+        for path in order:
+            source = shown.get(path)
+            if source is None:
+                continue
+            item = self.model.items[source]
+            row = self.proxy.mapFromSource(self.model.index(source, 0)).row()
+            if row >= 0 and row != current and item.state.review == "unreviewed" and not item.unreadable:
+                self._go_to(row)
+                return
         count = self.proxy.rowCount()
-        start = self.grid.currentIndex().row()
         for offset in range(1, count + 1):
-            row = (start + offset) % count
+            row = (current + offset) % count
             item = self.model.items[self.proxy.mapToSource(self.proxy.index(row, 0)).row()]
             if item.state.review == "unreviewed" and not item.unreadable:
                 self._go_to(row)
