@@ -203,13 +203,11 @@ class TaggingService:
 
     def class_vectors(self, vectors: WordVectors) -> np.ndarray:
         """(classes, dim): the CNN classes' label vectors in a backend, zero rows for classes without one."""
-        class_names = load_vocabulary(self.model_spec.classes).labels
-        matrix = np.zeros((len(class_names), vectors.dim), dtype=np.float32)
-        for i, name in enumerate(class_names):
-            vector = label_vector(vectors, name)
-            if vector is not None:
-                matrix[i] = vector
-        return matrix
+        classes = load_vocabulary(self.model_spec.classes)
+        embedded = embed(classes, vectors)  # cached per (labels, vectors): no word index to build
+        rows = dict(zip(embedded.labels, embedded.matrix))
+        missing = np.zeros(vectors.dim, dtype=np.float32)
+        return np.stack([rows.get(name, missing) for name in classes.labels]).astype(np.float32)
 
     def ranker(self, options: TagOptions) -> Ranker:
         """ConSE, or the learned projection `options.projection` selects, over the options' vocabulary."""
