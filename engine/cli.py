@@ -42,19 +42,12 @@ def plugin_commands() -> dict[str, Command]:
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from tagsight.engine.backends import BackendError
     from tagsight.engine.learned import ProjectionError
-    from tagsight.engine.vocabulary import VocabularyError
-
     from tagsight.engine.store import StoreError
+    from tagsight.engine.vector_io import VectorFileError
+    from tagsight.engine.vocabulary import VocabularyError
     from tagsight.engine.xmp import XmpError
 
-    types: list[type[BaseException]] = [UserError, BackendError, VocabularyError, StoreError, XmpError, ProjectionError]
-    try:
-        from tagsight.engine.vector_io import VectorFileError
-
-        types.append(VectorFileError)
-    except ImportError:
-        pass
-    return tuple(types)
+    return (UserError, BackendError, VocabularyError, VectorFileError, StoreError, XmpError, ProjectionError)
 
 
 def _add_vector_options(parser: argparse.ArgumentParser) -> None:
