@@ -31,12 +31,9 @@ class Command:
 
 
 def plugin_commands() -> dict[str, Command]:
-    from tagsight.engine.plugins import collect
+    from tagsight.engine.plugins import collect_by_name
 
-    found: dict[str, Command] = {}
-    for _plugin, command in collect("register_commands"):
-        found.setdefault(command.name, command)
-    return found
+    return collect_by_name("register_commands", lambda command: command.name)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:

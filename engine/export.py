@@ -172,12 +172,9 @@ BUILTIN_EXPORTERS = (
 
 def available_exporters() -> dict[str, Exporter]:
     """Export formats by name, offered by plugins (the built-in jsonl, csv and xmp among them)."""
-    from tagsight.engine.plugins import collect
+    from tagsight.engine.plugins import collect_by_name
 
-    found: dict[str, Exporter] = {}
-    for _plugin, exporter in collect("register_exporters"):
-        found.setdefault(exporter.name, exporter)
-    return found
+    return collect_by_name("register_exporters", lambda exporter: exporter.name)
 
 
 def get_exporter(name: str) -> Exporter:

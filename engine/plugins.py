@@ -9,7 +9,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -152,6 +152,14 @@ def collect(hook_name: str) -> list[tuple[str, Any]]:
             _disable(state, impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
             continue
         found.extend((impl.plugin_name, item) for item in items)
+    return found
+
+
+def collect_by_name(hook_name: str, name_of: Callable[[Any], str]) -> dict[str, Any]:
+    """What plugins registered through `hook_name`, by name; the first registration of a name wins."""
+    found: dict[str, Any] = {}
+    for _plugin, item in collect(hook_name):
+        found.setdefault(name_of(item), item)
     return found
 
 

@@ -117,10 +117,8 @@ def default_vocabulary() -> Vocabulary:
 
 def available_vocabularies() -> dict[str, Callable[[], Vocabulary]]:
     """Named vocabularies offered by plugins (the built-in `default` and `imagenet1k` among them)."""
-    found: dict[str, Callable[[], Vocabulary]] = {}
-    for _plugin, (name, load) in plugins.collect("register_vocabularies"):
-        found.setdefault(name, load)
-    return found
+    registered = plugins.collect_by_name("register_vocabularies", lambda item: item[0])
+    return {name: load for name, load in registered.values()}
 
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:
