@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tagsight.engine.projection import ConSE, softmax
-from tagsight.engine.ranking import Ranker, top_k
+from tagsight.engine.ranking import CosineTopK, Ranker
 from tagsight.engine.vocabulary import EmbeddedVocabulary, Vocabulary
 
 CLASS_VECTORS = np.array([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], np.float32)  # normalized by fit
@@ -41,7 +41,7 @@ def test_conse_needs_a_usable_class() -> None:
 
 def test_top_k_is_cosine_best_first() -> None:
     labels = np.array([[1, 0], [0, 1], [0.6, 0.8]], np.float32)
-    indices, scores = top_k(np.array([[3.0, 4.0], [1.0, 0.0]], np.float32), labels, 2)
+    indices, scores = CosineTopK(labels)(np.array([[3.0, 4.0], [1.0, 0.0]], np.float32), 2)
     assert indices.tolist() == [[2, 1], [0, 2]]
     np.testing.assert_allclose(scores, [[1.0, 0.8], [1.0, 0.6]], rtol=1e-6)
 
@@ -78,7 +78,41 @@ def test_top_k_is_exact_on_a_large_vocabulary() -> None:
     labels /= np.linalg.norm(labels, axis=1, keepdims=True)
     labels[100] = labels[200]  # a tie must not lose labels
     points = rng.normal(size=(300, 16)).astype(np.float32)
-    indices, scores = top_k(points, labels, 7, chunk=64)
+    indices, scores = CosineTopK(labels)(points, 7, chunk=64)
     exact = (points / np.linalg.norm(points, axis=1, keepdims=True)) @ labels.T
     np.testing.assert_allclose(scores, -np.sort(-exact, axis=1)[:, :7], rtol=1e-5)
     np.testing.assert_allclose(np.take_along_axis(exact, indices, axis=1), scores, rtol=1e-5)
+
+
+def test_top_k_adds_offsets_before_choosing() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.normal(size=(700, 8)).astype(np.float32)
+    labels /= np.linalg.norm(labels, axis=1, keepdims=True)
+    points = rng.normal(size=(50, 8)).astype(np.float32)
+    columns = np.array([5, 99, 640])
+    values = rng.normal(0, 2, (50, 3)).astype(np.float32)
+    indices, scores = CosineTopK(labels)(points, 4, offsets=(columns, values), chunk=16)
+    exact = (points / np.linalg.norm(points, axis=1, keepdims=True)) @ labels.T
+    exact[:, columns] += values
+    np.testing.assert_allclose(scores, -np.sort(-exact, axis=1)[:, :4], rtol=1e-5, atol=1e-6)
+    assert set(indices.ravel().tolist()) & set(columns.tolist())  # the offsets did change the choice
+
+
+def test_top_k_with_no_points_and_more_wanted_than_labels() -> None:
+    labels = np.eye(3, dtype=np.float32)
+    indices, scores = CosineTopK(labels)(np.zeros((0, 3), np.float32), 2)
+    assert indices.shape == (0, 2) and scores.shape == (0, 2)
+    indices, _ = CosineTopK(labels)(np.array([[0.0, 1.0, 0.5]], np.float32), 10)
+    assert indices.tolist() == [[1, 2, 0]]
+
+
+def test_shipped_ranking_graph_is_what_its_script_builds() -> None:
+    pytest.importorskip("onnx")
+    import importlib.util
+    from importlib.resources import files
+
+    script = files("tagsight.resources").joinpath("models/build_cosine_top_k.py")
+    spec = importlib.util.spec_from_file_location("build_cosine_top_k", str(script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert files("tagsight.resources").joinpath("models/cosine_top_k.onnx").read_bytes() == module.build()
