@@ -22,8 +22,12 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -53,6 +57,37 @@ def generate(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+class StallWatchdog:
+    """Samples the GUI thread's stack from another thread while the event loop is late, so a stall
+    can be blamed on the code that held the loop (or on nothing: the thread was not scheduled)."""
+
+    def __init__(self, last_tick: Callable[[], float], late: float = 0.025) -> None:
+        self.last_tick, self.late = last_tick, late
+        self.main = threading.main_thread().ident
+        self.samples: Counter[str] = Counter()
+        self.running = True
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while self.running:
+            time.sleep(0.005)
+            last = self.last_tick()
+            if last and time.perf_counter() - last > self.late:
+                frame = sys._current_frames().get(self.main)
+                stack = traceback.extract_stack(frame)[-6:] if frame else []
+                self.samples[" <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+
+    def report(self) -> None:
+        print(f"stall samples           {sum(self.samples.values())} (5 ms each), most frequent stacks:")
+        for stack, count in self.samples.most_common(8):
+            print(f"  {count:4d}  {stack}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10_000)
@@ -60,6 +95,8 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900, help="stop measuring after this long")
     parser.add_argument("--no-scroll", action="store_true", help="do not scroll while tagging")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="write a cProfile of the GUI thread to FILE")
+    parser.add_argument("--trace-stalls", action="store_true",
+                        help="sample the GUI thread's stack whenever the loop is 25 ms late; print where it was")
     args = parser.parse_args()
 
     folder = args.folder or Path(tempfile.gettempdir()) / f"tagsight-bench-{args.images}"
@@ -135,6 +172,7 @@ def main() -> int:
     scroller = QTimer()
     scroller.timeout.connect(scroll)
     QTimer.singleShot(0, start)
+    watchdog = StallWatchdog(lambda: state["last"]) if args.trace_stalls else None
     if args.profile:
         import cProfile
 
@@ -143,6 +181,8 @@ def main() -> int:
         app.exec()
     timer.stop()
     scroller.stop()
+    if watchdog is not None:
+        watchdog.stop()  # closing the window below is not part of the measurement
     tagged = sum(item.tagged for item in window.model.items)
     tracked, frozen = len(gc.get_objects()), gc.get_freeze_count()
     provider = window.engine_info.provider if window.engine_info else "?"
@@ -164,6 +204,8 @@ def main() -> int:
           f" {collected[0]} objects in cycles freed; {tracked} tracked, {frozen} frozen at the end")
     worst = sorted(zip(stalls, moments), reverse=True)[:8]
     print("worst stalls            " + ", ".join(f"{s * 1000:.0f} ms at {t:.1f} s" for s, t in worst))
+    if watchdog is not None:
+        watchdog.report()
     return 0 if stalls_ms and stalls_ms[-1] < 50 and (state["first_thumbnail"] or 99) < 1.0 else 1
 
 
