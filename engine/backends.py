@@ -24,12 +24,7 @@ class EmbeddingBackend:
 
 
 def available_backends() -> dict[str, EmbeddingBackend]:
-    found: dict[str, EmbeddingBackend] = {}
-    for plugin_name, backend in plugins.collect("register_backends"):
-        if not isinstance(backend, EmbeddingBackend):
-            raise BackendError(f"plugin {plugin_name} registered {backend!r}, not an EmbeddingBackend")
-        found.setdefault(backend.name, backend)
-    return found
+    return plugins.collect_by_name("register_backends", EmbeddingBackend, lambda backend: backend.name)
 
 
 def get_backend(name: str) -> EmbeddingBackend:

@@ -33,7 +33,7 @@ class Command:
 def plugin_commands() -> dict[str, Command]:
     from tagsight.engine.plugins import collect_by_name
 
-    return collect_by_name("register_commands", lambda command: command.name)
+    return collect_by_name("register_commands", Command, lambda command: command.name)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:

@@ -174,7 +174,7 @@ def available_exporters() -> dict[str, Exporter]:
     """Export formats by name, offered by plugins (the built-in jsonl, csv and xmp among them)."""
     from tagsight.engine.plugins import collect_by_name
 
-    return collect_by_name("register_exporters", lambda exporter: exporter.name)
+    return collect_by_name("register_exporters", Exporter, lambda exporter: exporter.name)
 
 
 def get_exporter(name: str) -> Exporter:

@@ -133,11 +133,14 @@ def plugin_infos() -> list[PluginInfo]:
     return sorted(_get_state().infos.values(), key=lambda i: i.name)
 
 
-def collect(hook_name: str) -> list[tuple[str, Any]]:
+def collect(hook_name: str, kind: type | Callable[[Any], str | None]) -> list[tuple[str, Any]]:
     """Call a ``register_*`` hook on every plugin; returns (plugin name, registered object) pairs.
 
-    A plugin whose hook raises is reported, disabled, and the others still answer.
+    `kind` is the type every registration must have, or a function returning why a registration is
+    refused (None when it is fine). A plugin whose hook raises or registers something else is
+    reported and disabled, and the others still answer.
     """
+    refused = kind if not isinstance(kind, type) else _not_a(kind)
     state = _get_state()
     found: list[tuple[str, Any]] = []
     for impl in getattr(state.manager.hook, hook_name).get_hookimpls():
@@ -151,16 +154,26 @@ def collect(hook_name: str) -> list[tuple[str, Any]]:
         except Exception as exc:
             _disable(state, impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
             continue
+        problems = [reason for reason in map(refused, items) if reason is not None]
+        if problems:
+            _disable(state, impl.plugin_name, f"{hook_name}: {problems[0]}")
+            continue
         found.extend((impl.plugin_name, item) for item in items)
     return found
 
 
-def collect_by_name(hook_name: str, name_of: Callable[[Any], str]) -> dict[str, Any]:
+def collect_by_name(
+    hook_name: str, kind: type | Callable[[Any], str | None], name_of: Callable[[Any], str]
+) -> dict[str, Any]:
     """What plugins registered through `hook_name`, by name; the first registration of a name wins."""
     found: dict[str, Any] = {}
-    for _plugin, item in collect(hook_name):
+    for _plugin, item in collect(hook_name, kind):
         found.setdefault(name_of(item), item)
     return found
+
+
+def _not_a(kind: type) -> Callable[[Any], str | None]:
+    return lambda item: None if isinstance(item, kind) else f"registered {item!r}; expected {kind.__name__}"
 
 
 def _disable(state: _State, name: str, reason: str) -> None:

@@ -117,8 +117,14 @@ def default_vocabulary() -> Vocabulary:
 
 def available_vocabularies() -> dict[str, Callable[[], Vocabulary]]:
     """Named vocabularies offered by plugins (the built-in `default` and `imagenet1k` among them)."""
-    registered = plugins.collect_by_name("register_vocabularies", lambda item: item[0])
+    registered = plugins.collect_by_name("register_vocabularies", _refused_vocabulary, lambda item: item[0])
     return {name: load for name, load in registered.values()}
+
+
+def _refused_vocabulary(item: object) -> str | None:
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
+        return None
+    return f"registered {item!r}; expected (name, load)"
 
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:

@@ -103,3 +103,37 @@ def test_a_plugin_registered_in_process(fruit_plugin: None) -> None:
     assert "fruit" in available_vocabularies()
     assert load_vocabulary("fruit").labels == ("apple", "banana", "cherry")
     assert {"glove", "word2vec"} <= set(available_backends())
+
+
+class _WrongTypesPlugin:
+    @hookimpl
+    def register_backends(self, register):
+        register("glove but a string")
+
+    @hookimpl
+    def register_vocabularies(self, register):
+        register("a name without a loader")
+
+    @hookimpl
+    def register_exporters(self, register):
+        register(42)
+
+
+def test_a_plugin_registering_the_wrong_types_is_disabled_and_the_rest_still_works() -> None:
+    from tagsight.engine.export import available_exporters
+
+    plugins.register_plugin(_WrongTypesPlugin(), name="wrong-types")
+    try:
+        assert {"glove", "word2vec"} <= set(available_backends())
+        info = next(i for i in plugins.plugin_infos() if i.name == "wrong-types")
+        assert "register_backends" in info.error and "expected EmbeddingBackend" in info.error
+        assert "imagenet1k" in available_vocabularies() and "jsonl" in available_exporters()
+    finally:
+        plugins.unregister_plugin("wrong-types")
+    plugins.register_plugin(_WrongTypesPlugin(), name="wrong-types")
+    try:
+        assert "default" in available_vocabularies()  # vocabularies asked first this time
+        info = next(i for i in plugins.plugin_infos() if i.name == "wrong-types")
+        assert "expected (name, load)" in info.error
+    finally:
+        plugins.unregister_plugin("wrong-types")
