@@ -78,7 +78,7 @@ def available_models() -> dict[str, ModelSpec]:
     """Image models offered by plugins, by id (the bundled one among them)."""
     from tagsight.engine import plugins
 
-    return plugins.collect_by_name("register_image_models", lambda spec: spec.id)
+    return plugins.collect_by_name("register_image_models", ModelSpec, lambda spec: spec.id)
 
 
 def get_model_spec(model_id: str | None) -> ModelSpec:
