@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
 from tagsight.desktop.window import MainWindow
+from tagsight.engine.model import default_model_spec
 from tagsight.engine.service import TaggingService
 
 SCREENSHOT_SIZE = (1440, 900)
@@ -41,9 +42,15 @@ def application() -> QApplication:
     return app
 
 
-def run_gui(folder: Path | None = None, db: Path | None = None, screenshot: Path | None = None, timeout: float = 300.0) -> int:
-    """Open the window (on `folder`, else the last folder); with `screenshot`, save a PNG once the visible
-    images are tagged and drawn, and exit."""
+def run_gui(
+    folder: Path | None = None,
+    db: Path | None = None,
+    screenshot: Path | None = None,
+    timeout: float = 300.0,
+    precision: str = "fp32",
+) -> int:
+    """Open the window (on `folder`, else the last folder) tagging with the bundled model at `precision`;
+    with `screenshot`, save a PNG once the visible images are tagged and drawn, and exit."""
     if screenshot is not None and needs_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     elif (reason := needs_display()) is not None:
@@ -56,7 +63,7 @@ def run_gui(folder: Path | None = None, db: Path | None = None, screenshot: Path
         scratch = tempfile.TemporaryDirectory(prefix="tagsight-shot-")
         settings = WindowSettings(QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
         db = db or Path(scratch.name) / "tagsight.db"
-    service = TaggingService(db_path=db)
+    service = TaggingService(db_path=db, model_spec=default_model_spec(precision))
     window = MainWindow(service, settings)
     if screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tagsight.engine.model import ModelSpec
 from tagsight.engine.progress import Cancelled
 from tagsight.engine.service import ImageResult, TagOptions
 
@@ -50,14 +51,16 @@ class EngineInfo:
 
 
 class EngineProcess:
-    """A `TaggingService` over the store at `db_path`, running in a child process.
+    """A `TaggingService` over the store at `db_path` and the model `model_spec` (None: the bundled
+    fp32 one), running in a child process.
 
     `load` and `tag` are meant for one thread (the window's tagging thread), `similar` for another; each
     blocks until the child answers. Start it early: the child loads in the background.
     """
 
-    def __init__(self, db_path: Path | None) -> None:
+    def __init__(self, db_path: Path | None, model_spec: ModelSpec | None = None) -> None:
         self.db_path = db_path
+        self.model_spec = model_spec
         self._lock = threading.Lock()
         self._query_lock = threading.Lock()
         self._process: Any = None
@@ -70,7 +73,7 @@ class EngineProcess:
         self._cancel = ctx.Event()
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_tag, child_query, self._cancel, self.db_path),
+            args=(child_tag, child_query, self._cancel, self.db_path, self.model_spec),
             name="tagsight-engine",
             daemon=True,
         )
@@ -185,14 +188,16 @@ class _ChildProgress:
         return self.cancel.is_set()
 
 
-def _child_main(tag_conn: Connection, query_conn: Connection, cancel: Any, db_path: Path | None) -> None:
+def _child_main(
+    tag_conn: Connection, query_conn: Connection, cancel: Any, db_path: Path | None, model_spec: ModelSpec | None
+) -> None:
     try:
         os.nice(CHILD_NICENESS)
     except (AttributeError, OSError):
         pass
     from tagsight.engine.service import TaggingService
 
-    service = TaggingService(db_path=db_path)
+    service = TaggingService(db_path=db_path, model_spec=model_spec)
     threading.Thread(target=_serve_queries, args=(query_conn, service), daemon=True).start()
     try:
         while True:

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.thumbnails = ImageLoader(THUMBNAIL_SIZE, 2, thumbnail_cache or cache_dir() / "thumbnails")
         self.previews = ImageLoader(PREVIEW_SIZE, 1, None, max_pending=1)
         self._own_engine = engine is None
-        self.engine = engine or EngineProcess(self.service.db_path)
+        self.engine = engine or EngineProcess(self.service.db_path, self.service.model_spec)
         self.tagging = TaggingController(self.engine)
         self.options: TagOptions = tag_options(
             backend=self.settings.backend, vectors_file=self.settings.vectors_file, vocabulary=self.settings.vocabulary

@@ -20,7 +20,10 @@ from tagsight.engine.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_MANIFEST = "models/efficientnet-lite0.json"
+# The bundled EfficientNet-Lite0 by precision. int8 (resources/models/quantize_efficientnet_lite0.py)
+# runs 1.6x faster on CPU with hit@1 within a point of fp32 (benchmarks/bench_precision.py).
+BUNDLED_MANIFESTS = {"fp32": "models/efficientnet-lite0.json", "int8": "models/efficientnet-lite0-int8.json"}
+PRECISIONS = tuple(BUNDLED_MANIFESTS)
 
 # Preferred order: dedicated accelerators first, CPU last.
 PROVIDER_PREFERENCE = (
@@ -47,6 +50,7 @@ class ModelSpec:
     input_name: str = "image"
     logits_name: str = "logits"
     features_name: str = "features"
+    precision: str = "fp32"
 
     @classmethod
     def from_manifest(cls, manifest: Path) -> "ModelSpec":
@@ -65,12 +69,15 @@ class ModelSpec:
             input_name=meta.get("input", "image"),
             logits_name=meta["outputs"]["logits"],
             features_name=meta["outputs"]["features"],
+            precision=meta.get("precision", "fp32"),
         )
 
 
-def default_model_spec() -> ModelSpec:
-    """The bundled EfficientNet-Lite0 (its manifest is in resources/models)."""
-    manifest = files("tagsight.resources").joinpath(DEFAULT_MODEL_MANIFEST)
+def default_model_spec(precision: str = "fp32") -> ModelSpec:
+    """The bundled EfficientNet-Lite0 at `precision` (PRECISIONS; manifests in resources/models)."""
+    if precision not in BUNDLED_MANIFESTS:
+        raise ValueError(f"unknown precision {precision!r} (available: {', '.join(PRECISIONS)})")
+    manifest = files("tagsight.resources").joinpath(BUNDLED_MANIFESTS[precision])
     return ModelSpec.from_manifest(Path(str(manifest)))
 
 

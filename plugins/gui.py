@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tagsight.engine.cli import Command
+from tagsight.engine.cli import Command, add_precision_option
 from tagsight.engine.hookspecs import hookimpl
 
 
@@ -14,12 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, metavar="FILE", help="store file (default: in the user data directory)")
     parser.add_argument("--screenshot", type=Path, metavar="FILE",
                         help="open FOLDER, wait until the visible images are tagged and drawn, save a PNG, exit")
+    add_precision_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tagsight.desktop.app import run_gui  # Qt is imported only when a window is wanted
 
-    return run_gui(args.folder, args.db, args.screenshot)
+    return run_gui(args.folder, args.db, args.screenshot, precision=args.precision)
 
 
 @hookimpl

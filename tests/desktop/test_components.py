@@ -20,7 +20,7 @@ from tagsight.desktop.tagging import TaggingController, TagRun, tag_options
 from tagsight.desktop.thumbnails import ImageLoader, Loaded, cache_file
 from tagsight.engine.preprocess import ImageDecodeError, open_rgb
 from tagsight.engine.ranking import LabelScore
-from tagsight.engine.service import ImageResult
+from tagsight.engine.service import ImageResult, TaggingService
 
 
 def test_grid_model_and_filter_pass_qtmodeltester(qapp, qtmodeltester, tmp_path: Path) -> None:
@@ -155,6 +155,25 @@ def test_screenshot_command_saves_the_window(tmp_path: Path, make_images) -> Non
     image = QImage(str(shot))
     assert image.width() >= 1280 and image.height() >= 800
     assert not (tmp_path / "data").exists()  # a screenshot leaves the user's store alone
+
+
+def test_the_window_tags_with_the_precision_it_is_given(qtbot, tmp_path: Path, make_images, settings) -> None:
+    from tagsight.desktop.window import MainWindow
+    from tagsight.engine.model import default_model_spec
+
+    make_images(tmp_path / "photos", 3, broken=False)
+    service = TaggingService(db_path=tmp_path / "int8.db", model_spec=default_model_spec("int8"))
+    window = MainWindow(service, settings, thumbnail_cache=tmp_path / "thumbs")
+    try:
+        window.show()
+        window.open_folder(tmp_path / "photos")
+        qtbot.waitUntil(lambda: window.run is not None and window.tagging_done(), timeout=60_000)
+        assert window.engine_info is not None and window.engine_info.model.endswith("-int8")
+        assert "-int8" in window.engine_label.text()
+        assert all(item.tagged and item.labels for item in window.model.items)
+    finally:
+        window.close()
+        service.close()
 
 
 def test_void_qt_calls_keep_none_alive() -> None:

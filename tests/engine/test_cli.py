@@ -48,6 +48,21 @@ def test_tag_jsonl_one_object_per_image_sorted_recursive(folder: Path, capsys: p
     assert status == 1  # one image could not be read
 
 
+def test_precision_int8_tags_with_the_quantized_model_and_caches_apart(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "store.db")
+    image = str(folder / "a_blue.jpg")
+    main(["tag", image, "--jsonl", "--db", db])
+    main(["tag", image, "--jsonl", "--db", db, "--precision", "int8"])
+    main(["tag", image, "--jsonl", "--db", db, "--precision", "int8"])
+    fp32, int8, again = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (fp32["cached"], int8["cached"], again["cached"]) == (False, False, True)  # outputs kept per model
+    assert int8["labels"] and again["labels"] == int8["labels"]
+    main(["info", "--json", "--precision", "int8"])
+    assert json.loads(capsys.readouterr().out)["model"].endswith("-int8")
+
+
 def test_tag_min_score_and_vocab_file(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     vocab = tmp_path / "colours.txt"
     vocab.write_text("red\ngreen\nblue\nsky, blue sky\n", encoding="utf-8")

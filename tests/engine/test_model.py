@@ -27,9 +27,23 @@ EXPECTED_TOP1 = {
 }
 
 
-def test_model_file_matches_its_manifest() -> None:
-    spec = default_model_spec()
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_model_file_matches_its_manifest(precision: str) -> None:
+    spec = default_model_spec(precision)
+    assert spec.precision == precision
     assert hashlib.sha256(spec.path.read_bytes()).hexdigest() == spec.sha256
+
+
+def test_int8_model_is_its_own_model_and_agrees_with_fp32_on_the_samples() -> None:
+    fp32, int8 = default_model_spec("fp32"), default_model_spec("int8")
+    assert int8.id != fp32.id and int8.preprocess == fp32.preprocess  # cached outputs never mix
+    batch = np.stack([load_tensor(SAMPLES / name, fp32.preprocess) for name in sorted(EXPECTED_TOP1)])
+    (logits, features), (quantized, quantized_features) = (ImageModel.shared(s).run(batch) for s in (fp32, int8))
+    assert quantized.shape == logits.shape and quantized_features.shape == features.shape
+    for name, row in zip(sorted(EXPECTED_TOP1), quantized):
+        assert int(row.argmax()) in EXPECTED_TOP1[name][0], name
+    with pytest.raises(ValueError, match="unknown precision"):
+        default_model_spec("int4")
 
 
 def test_model_is_loaded_once_per_process() -> None:
