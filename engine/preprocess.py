@@ -19,6 +19,12 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
 
+# Reduce (box average) by whole factors while the image stays this many times the target size, then
+# resample: Pillow's quality/speed trade-off for `reducing_gap`.
+REDUCING_GAP = 3
+# Modes whose pixels can be averaged as they are (not palette indices, not 1-bit, not 16-bit).
+REDUCIBLE_MODES = frozenset({"RGB", "RGBA", "RGBX", "L", "LA", "CMYK", "I", "F"})
+
 
 class ImageDecodeError(ValueError):
     """An image that cannot be read; the message is the reason, fit to show a user."""
@@ -49,8 +55,8 @@ def open_rgb(source: Path | BinaryIO, min_side: int) -> Image.Image:
             if image.format == "JPEG":
                 image.draft("RGB", _draft_request(image.size, min_side))
             image.load()
-            image = ImageOps.exif_transpose(image)
-            return to_rgb(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy: of a 12 MP image it costs 20 ms
+            return to_rgb(_reduce_on_load(image, min_side))  # after: reduce() drops TIFF tags
     except FileNotFoundError:
         raise ImageDecodeError("file not found") from None
     except PermissionError:
@@ -71,6 +77,16 @@ def _draft_request(size: tuple[int, int], min_side: int) -> tuple[int, int]:
     width, height = size
     scale = min_side / max(1, min(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _reduce_on_load(image: Image.Image, min_side: int) -> Image.Image:
+    """Shrink a large decoded image by a whole factor (box average) before converting it, keeping its shorter side at least REDUCING_GAP * min_side: the factor `resize` would reduce
+    by anyway, applied before the full-size work instead of after (12 MP decode+resize, with the copy
+    exif_transpose no longer makes: PNG 278 -> 248 ms, TIFF 62 -> 36 ms)."""
+    factor = min(image.size) // (min_side * REDUCING_GAP)
+    if factor < 2 or image.mode not in REDUCIBLE_MODES:
+        return image
+    return image.reduce(factor)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -101,14 +117,17 @@ def _scale_to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def resize_center_crop(image: Image.Image, resize: int, size: int) -> Image.Image:
-    """Shorter side to `resize` (bilinear, reduced first for large images), then center crop to size."""
+    """Shorter side to `resize` (bilinear, reduced first for large images), then center crop to size.
+
+    Only the crop is resampled (`box`): the pixels of resizing the whole image and cropping (to one
+    level of rounding), in 1.1 ms instead of 1.8 for a 500x375 photo."""
     width, height = image.size
     scale = resize / min(width, height)
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    image = image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-    left = (new_size[0] - size) // 2
-    top = (new_size[1] - size) // 2
-    return image.crop((left, top, left + size, top + size))
+    new_width, new_height = max(size, round(width * scale)), max(size, round(height * scale))
+    left, top = (new_width - size) // 2, (new_height - size) // 2
+    x_scale, y_scale = width / new_width, height / new_height  # source pixels per resized pixel
+    box = (left * x_scale, top * y_scale, (left + size) * x_scale, (top + size) * y_scale)
+    return image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=REDUCING_GAP)
 
 
 def to_tensor(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:

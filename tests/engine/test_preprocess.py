@@ -145,3 +145,16 @@ def test_to_tensor_is_channels_first() -> None:
     image = Image.new("RGB", (224, 224), (255, 0, 0))
     tensor = to_tensor(image, SPEC)
     assert tensor[0, 0, 0] > 0.9 and tensor[1, 0, 0] < -0.9
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "PNG"])
+def test_large_non_jpeg_is_reduced_on_load_and_stays_upright(tmp_path: Path, fmt: str) -> None:
+    pixels = np.zeros((1000, 2000, 3), np.uint8)
+    pixels[:, :1000] = (255, 0, 0)  # left half red as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view: the stored left half ends on top
+    path = save(Image.fromarray(pixels), tmp_path / f"big.{fmt.lower()}", format=fmt, exif=exif)
+    upright = open_rgb(path, 100)
+    assert upright.size == (334, 667)  # reduced by 3 on load (shorter side stays >= 3 x 100)
+    top = np.asarray(upright)[:150].mean(axis=(0, 1))
+    assert top[0] > 200 and top[1] < 60
