@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -108,19 +108,33 @@ def short_provider_name(provider: str) -> str:
     return provider.removesuffix("ExecutionProvider")
 
 
+def session_options(ort: Any) -> Any:
+    """One thread per run, which never spins: callers use the cores by running batches from several
+    threads at once (TaggingService.tag), which outran one run on every core in
+    benchmarks/bench_tag_pipeline.py and bench_model_options.py. Spinning threads (onnxruntime's
+    default) burn the cores that decoding and the other runs need."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only; fallbacks are reported by us below
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class ImageModel:
-    """An onnxruntime session over one model file. Use `ImageModel.shared(spec)` to load it once."""
+    """An onnxruntime session over one model file. Use `ImageModel.shared(spec)` to load it once.
+
+    A run uses one core; `run` is thread-safe, so run batches from several threads to use more."""
 
     _shared: dict[tuple[str, str], "ImageModel"] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, spec: ModelSpec, providers: Sequence[str] | None = None) -> None:
+    def __init__(self, spec: ModelSpec, providers: Sequence[str] | None = None, options: Any = None) -> None:
+        """`options`: an onnxruntime.SessionOptions to use instead of `session_options`'."""
         import onnxruntime as ort  # imported here: it costs ~0.3 s and `--help` should not pay it
 
         self.spec = spec
         wanted = list(providers) if providers else choose_providers(ort.get_available_providers())
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only; fallbacks are reported by us below
+        options = options if options is not None else session_options(ort)
         self.session = ort.InferenceSession(str(spec.path), sess_options=options, providers=wanted)
         self.providers: list[str] = self.session.get_providers()
         if self.providers[0] != wanted[0]:

@@ -48,7 +48,9 @@ class TagOptions:
     vectors_file: Path | None = None
     min_score: float | None = None
     top_t: int = 10
-    batch_size: int = 16
+    # Images per CNN run, worker task and store commit: 32 tagged 1,000 images faster than 16
+    # (105 vs 100 img/s), and 1-8 much slower (benchmarks/bench_tag_pipeline.py --tables batch).
+    batch_size: int = 32
     # "active" (the backend's active learned version, else ConSE), "conse", "latest" or a version number.
     projection: str = "active"
 
@@ -155,11 +157,11 @@ class TaggingService:
         self,
         db_path: Path | None = None,
         model_spec: ModelSpec | None = None,
-        decode_workers: int | None = None,
+        workers: int | None = None,
     ) -> None:
         self.db_path = db_path if db_path is not None else default_db_path()
         self.model_spec = model_spec or default_model_spec()
-        self.decode_workers = decode_workers or max(1, (os.cpu_count() or 1))
+        self.workers = workers or max(1, (os.cpu_count() or 1))
         self._lock = threading.Lock()
         self._store: Store | None = None
         self._vectors: dict[tuple[str, Path | None], WordVectors] = {}
@@ -359,11 +361,11 @@ class TaggingService:
         """Tag `files` in order, yielding one result per file as soon as its batch is committed.
 
         CNN outputs come from the store when a file is unchanged (size and mtime) or its content is
-        known (hash: moved and copied files); only the rest is decoded, in a thread pool ahead of
-        inference, and run through the CNN. Each batch's outputs and labels are committed before its
-        results are yielded, so whatever a caller has shown survives a crash. Labels the user
-        rejected for an image are never suggested for it again. A file that cannot be read yields a
-        result with `error` set and never stops the run.
+        known (hash: moved and copied files); only the rest is decoded and run through the CNN, a
+        whole batch per worker thread (see `_computed`). Each batch's outputs and labels are
+        committed before its results are yielded, so whatever a caller has shown survives a crash.
+        Labels the user rejected for an image are never suggested for it again. A file that cannot
+        be read yields a result with `error` set and never stops the run.
         """
         from tagsight.engine.store import ImageFile, TaggedImage
 
@@ -376,53 +378,72 @@ class TaggingService:
                                  "conse" if ranker.version is None else "learned", ranker.version)
         done = 0
         progress.report(0, len(files))
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tag")
+        pool.submit(lambda: self.model)  # load it while the first batch decodes
         try:
-            with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
-                for batch in self._prepared(pool, files, options.batch_size):
-                    check_cancelled(progress)
-                    self._run_model(batch)
-                    ready = [item for item in batch if item.outputs is not None]
-                    labels: dict[Path, tuple[LabelScore, ...]] = {}
-                    if ready:
-                        ranked = ranker.rank(
-                            np.stack([item.outputs[0] for item in ready]),
-                            np.stack([item.outputs[1] for item in ready]),
-                            options.top,
-                            options.min_score,
-                            [blocked.get(item.path, frozenset()) for item in ready],
+            for batch in self._computed(pool, files, self._batch_size(len(files), options.batch_size)):
+                check_cancelled(progress)
+                ready = [item for item in batch if item.outputs is not None]
+                labels: dict[Path, tuple[LabelScore, ...]] = {}
+                if ready:
+                    ranked = ranker.rank(
+                        np.stack([item.outputs[0] for item in ready]),
+                        np.stack([item.outputs[1] for item in ready]),
+                        options.top,
+                        options.min_score,
+                        [blocked.get(item.path, frozenset()) for item in ready],
+                    )
+                    labels = {item.path: tuple(r) for item, r in zip(ready, ranked)}
+                    store.record_batch(run_id, model_id, [
+                        TaggedImage(
+                            ImageFile(item.path, item.size, item.mtime_ns, item.sha256 or ""),
+                            [(label.label, label.score, rank) for rank, label in enumerate(labels[item.path], 1)],
+                            None if item.cached else item.outputs,
                         )
-                        labels = {item.path: tuple(r) for item, r in zip(ready, ranked)}
-                        store.record_batch(run_id, model_id, [
-                            TaggedImage(
-                                ImageFile(item.path, item.size, item.mtime_ns, item.sha256 or ""),
-                                [(label.label, label.score, rank) for rank, label in enumerate(labels[item.path], 1)],
-                                None if item.cached else item.outputs,
-                            )
-                            for item in ready
-                        ])
-                    for item in batch:
-                        if item.error is not None:
-                            yield ImageResult(item.given, error=item.error)
-                        else:
-                            yield ImageResult(item.given, labels[item.path], cached=item.cached,
-                                              provider=self.model.provider)
-                    done += len(batch)
-                    progress.report(done, len(files))
+                        for item in ready
+                    ])
+                for item in batch:
+                    if item.error is not None:
+                        yield ImageResult(item.given, error=item.error)
+                    else:
+                        yield ImageResult(item.given, labels[item.path], cached=item.cached,
+                                          provider=self.model.provider)
+                done += len(batch)
+                progress.report(done, len(files))
         finally:
+            pool.shutdown(cancel_futures=True)  # a cancelled run waits for the running batches only
             store.finish_run(run_id)
 
-    def _prepared(self, pool: ThreadPoolExecutor, files: Sequence[Path], size: int) -> Iterator[list[_Item]]:
-        """Batches of items with cached outputs filled in and the rest decoding in `pool`, two
-        batches ahead of the one being yielded so the CNN never waits for the decoder."""
-        pending: deque[tuple[list[_Item], list[Future[_Item]]]] = deque()
-        spec = self.model_spec.preprocess
+    def _batch_size(self, files: int, wanted: int) -> int:
+        """`wanted`, or less when that would leave a worker (a core) without a batch."""
+        return max(1, min(wanted, -(-files // self.workers)))
+
+    def _computed(self, pool: ThreadPoolExecutor, files: Sequence[Path], size: int) -> Iterator[list[_Item]]:
+        """Batches in order, every item with its CNN outputs (from the store, or computed) or an error.
+
+        Each worker decodes a whole batch and runs the CNN on it with one core (the model runs one
+        thread per call): no two threads wait on each other inside a batch, and one more batch is
+        queued than there are workers, so none idles while this thread ranks and commits
+        (benchmarks/bench_tag_pipeline.py measures this against a decoding pool feeding a CNN that
+        uses every core itself, threads or processes).
+        """
+        pending: deque[Future[list[_Item]]] = deque()
         for start in range(0, len(files), size):
-            items = self._from_cache(files[start:start + size])
-            pending.append((items, [pool.submit(_decode, item, spec) for item in items if _needs_decoding(item)]))
-            if len(pending) > 2:
-                yield self._collect(*pending.popleft())
+            pending.append(pool.submit(self._compute, self._from_cache(files[start:start + size])))
+            if len(pending) > self.workers:
+                yield pending.popleft().result()
         while pending:
-            yield self._collect(*pending.popleft())
+            yield pending.popleft().result()
+
+    def _compute(self, items: list[_Item]) -> list[_Item]:
+        """Decode what the store does not know, then run the CNN on it (in a worker thread)."""
+        spec = self.model_spec.preprocess
+        for item in items:
+            if _needs_decoding(item):
+                _decode(item, spec)
+        self._fill_outputs([item for item in items if item.tensor is not None])  # moved or copied files
+        self._run_model(items)
+        return items
 
     def _from_cache(self, paths: Sequence[Path]) -> list[_Item]:
         from tagsight.engine.store import normalize_path
@@ -441,12 +462,6 @@ class TaggingService:
             if item.path in known:
                 item.sha256 = known[item.path].sha256
         self._fill_outputs(items)
-        return items
-
-    def _collect(self, items: list[_Item], decoding: list[Future[_Item]]) -> list[_Item]:
-        for future in decoding:
-            future.result()  # _decode fills the item in place and never raises
-        self._fill_outputs([item for item in items if item.tensor is not None])  # moved or copied files
         return items
 
     def _fill_outputs(self, items: Sequence[_Item]) -> None:
@@ -605,16 +620,20 @@ def _needs_decoding(item: _Item) -> bool:
     return item.error is None and item.outputs is None
 
 
-def _decode(item: _Item, spec: PreprocessSpec) -> _Item:
-    """Read the file once: hash its bytes and decode them. Fills `item` in place; never raises."""
+def _decode(item: _Item, spec: PreprocessSpec) -> None:
+    """Fill in `item`'s hash and tensor, or its error."""
+    item.sha256, item.tensor, item.error = read_and_decode(item.path, spec)
+
+
+def read_and_decode(path: Path, spec: PreprocessSpec) -> tuple[str | None, np.ndarray | None, str | None]:
+    """Read a file once: (sha256 of its bytes, model input, None) or (sha256 or None, None, why it
+    cannot be read). Never raises; a plain function, so a process pool can run it too."""
     try:
-        data = item.path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
-        item.error = f"cannot read file: {exc.strerror or exc}"
-        return item
-    item.sha256 = hashlib.sha256(data).hexdigest()
+        return None, None, f"cannot read file: {exc.strerror or exc}"
+    sha256 = hashlib.sha256(data).hexdigest()
     try:
-        item.tensor = load_tensor(io.BytesIO(data), spec)
+        return sha256, load_tensor(io.BytesIO(data), spec), None
     except ImageDecodeError as exc:
-        item.error = str(exc)
-    return item
+        return sha256, None, str(exc)
