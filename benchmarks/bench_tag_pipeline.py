@@ -129,20 +129,21 @@ def main() -> None:
     def pooled(model: ImageModel, decoders: Executor) -> Callable[[Path], TaggingService]:
         return lambda db: DecodingPool(db, model, decoders)
 
+    batch = TagOptions().batch_size
     tables = {
         "pipelines": {
-            "workers, 1 thread per run, no spinning (product)": (plain(product), 16),
-            f"threads, CNN on {cores} threads, spinning": (pooled(models[cores, True], threads), 16),
-            f"threads, CNN on {cores} threads, no spinning": (pooled(models[cores, False], threads), 16),
-            f"processes, CNN on {cores} threads, spinning": (pooled(models[cores, True], processes), 16),
-            f"processes, CNN on {cores} threads, no spinning": (pooled(models[cores, False], processes), 16),
+            "workers, 1 thread per run, no spinning (product)": (plain(product), batch),
+            f"threads, CNN on {cores} threads, spinning": (pooled(models[cores, True], threads), batch),
+            f"threads, CNN on {cores} threads, no spinning": (pooled(models[cores, False], threads), batch),
+            f"processes, CNN on {cores} threads, spinning": (pooled(models[cores, True], processes), batch),
+            f"processes, CNN on {cores} threads, no spinning": (pooled(models[cores, False], processes), batch),
         },
         "batch": {f"product pipeline, batch {b}": (plain(product), b) for b in (1, 4, 8, 16, 32, 64)},
         "options": {
-            "workers, 1 thread per run, no spinning (product)": (plain(product), 16),
-            "workers, 1 thread per run, spinning": (plain(models[1, True]), 16),
-            f"workers, {cores} threads per run, no spinning": (plain(models[cores, False]), 16),
-            f"workers, {cores} threads per run, spinning": (plain(models[cores, True]), 16),
+            "workers, 1 thread per run, no spinning (product)": (plain(product), batch),
+            "workers, 1 thread per run, spinning": (plain(models[1, True]), batch),
+            f"workers, {cores} threads per run, no spinning": (plain(models[cores, False]), batch),
+            f"workers, {cores} threads per run, spinning": (plain(models[cores, True]), batch),
         },
     }
     with tempfile.TemporaryDirectory() as tmp:

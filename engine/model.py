@@ -109,10 +109,11 @@ def short_provider_name(provider: str) -> str:
 
 
 def session_options(ort: Any) -> Any:
-    """One thread per run, which never spins: callers use the cores by running batches from several
-    threads at once (TaggingService.tag), which outran one run on every core in
-    benchmarks/bench_tag_pipeline.py and bench_model_options.py. Spinning threads (onnxruntime's
-    default) burn the cores that decoding and the other runs need."""
+    """One thread per run: callers use the cores by running batches from several threads at once
+    (TaggingService.tag), which outran one run on every core in benchmarks/bench_tag_pipeline.py
+    (94.6 vs 89.5 img/s, 80.3 with onnxruntime's default spinning) and bench_model_options.py.
+    Spinning is off too, though with one thread there is no pool to spin: spinning pool threads
+    burn the cores that decoding and the other runs need."""
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only; fallbacks are reported by us below
     options.intra_op_num_threads = 1
