@@ -46,6 +46,8 @@ class CosineTopK:
 
                 options = ort.SessionOptions()
                 options.log_severity_level = 3
+                # Its threads may not spin between runs: in `tag` the CNN's workers need those cores.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 graph = files("tagsight.resources").joinpath(GRAPH).read_bytes()
                 cls._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
             return cls._session
