@@ -78,6 +78,12 @@ class EngineProcess:
             daemon=True,
         )
         self._process.start()
+        # Lowered from here, at once: the child's own imports (numpy, onnxruntime) come before any line
+        # of it could, and at normal priority they took the CPU from the window while it opened a folder.
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICENESS)
+        except (AttributeError, OSError):  # no setpriority on Windows
+            pass
         child_tag.close()
         child_query.close()
 
@@ -191,10 +197,6 @@ class _ChildProgress:
 def _child_main(
     tag_conn: Connection, query_conn: Connection, cancel: Any, db_path: Path | None, model_spec: ModelSpec | None
 ) -> None:
-    try:
-        os.nice(CHILD_NICENESS)
-    except (AttributeError, OSError):
-        pass
     from tagsight.engine.service import TaggingService
 
     service = TaggingService(db_path=db_path, model_spec=model_spec)
