@@ -48,9 +48,11 @@ class TagOptions:
     vectors_file: Path | None = None
     min_score: float | None = None
     top_t: int = 10
-    # Images per CNN run, worker task and store commit: 32 tagged 1,000 images faster than 16
-    # (105 vs 100 img/s), and 1-8 much slower (benchmarks/bench_tag_pipeline.py --tables batch).
-    batch_size: int = 32
+    # Images per CNN run, worker task and store commit. 1-8 run much slower (benchmarks/
+    # bench_tag_pipeline.py --tables batch); 32 tagged 1,000 images about 5% faster than 16 once, but
+    # onnxruntime's arena holds each concurrent run's activations: 32 put a whole `tag` process at
+    # 1.0 GB RSS, 16 at about 0.7 GB (benchmarks/check_memory.py).
+    batch_size: int = 16
     # "active" (the backend's active learned version, else ConSE), "conse", "latest" or a version number.
     projection: str = "active"
 
