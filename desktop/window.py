@@ -519,8 +519,6 @@ class MainWindow(QMainWindow):
         self.delegate.threshold = threshold
         self.model.set_threshold(threshold)
         self.settings.threshold = threshold
-        if self.proxy.text:
-            self.proxy.set_filter()
         self._refresh_panel()
 
     def _focus_filter(self) -> None:

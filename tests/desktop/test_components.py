@@ -35,9 +35,21 @@ def test_grid_model_and_filter_pass_qtmodeltester(qapp, qtmodeltester, tmp_path:
     proxy = ImageFilterProxy(model)
     proxy.set_filter(text="do")
     assert proxy.rowCount() == 1
+    proxy.set_filter(text="u")  # in the flags of every unreviewed row, in no label
+    assert proxy.rowCount() == 0
+    proxy.set_filter(text="Beagle")  # a CNN class is not a label
+    assert proxy.rowCount() == 0
+    proxy.set_filter(text="DOG", mode=FilterMode.UNREVIEWED)
+    assert proxy.rowCount() == 1
+    model.set_threshold(0.95)  # the suggestion is no longer shown: nor is its image
+    assert proxy.rowCount() == 0
+    model.set_threshold(0.0)
+    assert proxy.rowCount() == 1
     proxy.set_filter(text="", mode=FilterMode.UNREADABLE)
     assert proxy.rowCount() == 2  # the engine's error and the thumbnail's
     qtmodeltester.check(proxy, force_py=True)
+    proxy.set_filter(mode=FilterMode.ALL)
+    assert proxy.rowCount() == 6
 
 
 def test_visible_images_are_tagged_first(tmp_path: Path) -> None:
