@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Iterator, Sequence, TypeVar
+from typing import Collection, Iterator, Sequence, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -209,11 +209,17 @@ def undo_target_for_row(s: Session, image_id: int, row: corrections_io.ParsedRow
     return None, f"nothing to undo for {row.path} ({what})"
 
 
-def all_states(s: Session) -> dict[int, TagState]:
-    rows = s.execute(
-        select(Correction.id, Correction.image_id, Correction.action, Correction.label, Correction.previous, Correction.target_id)
-        .order_by(Correction.image_id, Correction.id)
-    ).all()
+def all_states(s: Session, image_ids: Collection[int] | None = None) -> dict[int, TagState]:
+    """Folded state per image with corrections: of every image, or only of `image_ids` (read by the
+    (image_id, id) index: the window asks after every correction, and folding the whole log each time
+    took 0.7 s at 20,000 corrected images)."""
+    query = select(
+        Correction.id, Correction.image_id, Correction.action, Correction.label, Correction.previous, Correction.target_id
+    ).order_by(Correction.image_id, Correction.id)
+    if image_ids is None:
+        rows = s.execute(query).all()
+    else:
+        rows = [row for chunk in chunks(sorted(image_ids)) for row in s.execute(query.where(Correction.image_id.in_(chunk)))]
     grouped: dict[int, list] = {}
     for row in rows:
         grouped.setdefault(row.image_id, []).append(row)

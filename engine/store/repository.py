@@ -467,17 +467,17 @@ class Store:
     def tag_states(self, paths: Iterable[Path | str] | None = None) -> dict[Path, TagState]:
         """Image path -> folded state, for every image with corrections (or those of `paths`
         that have any: an image missing from the result was never corrected)."""
-        wanted = None if paths is None else {normalize_path(p) for p in paths}
+        wanted = None if paths is None else sorted({str(normalize_path(p)) for p in paths})
 
         def run(s: Session) -> dict[Path, TagState]:
-            states = all_states(s)
-            ids = sorted(states)
-            result: dict[Path, TagState] = {}
-            for chunk in chunks(ids):
-                for image_id, path in s.execute(select(Image.id, Image.path).where(Image.id.in_(chunk))):
-                    if wanted is None or Path(path) in wanted:
-                        result[Path(path)] = states[image_id]
-            return result
+            if wanted is None:
+                image_paths = {i: p for i, p in s.execute(select(Image.id, Image.path))}
+            else:
+                image_paths = {}
+                for chunk in chunks(wanted):
+                    image_paths.update((i, p) for i, p in s.execute(select(Image.id, Image.path).where(Image.path.in_(chunk))))
+            states = all_states(s, None if wanted is None else image_paths.keys())
+            return {Path(image_paths[image_id]): state for image_id, state in states.items()}
 
         return self._read(run)
 

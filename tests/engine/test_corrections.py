@@ -179,6 +179,18 @@ def test_undo_n_and_rename_reject_through_the_store(store: Store, tmp_path: Path
     assert store.tag_states([tmp_path / "other.jpg"]) == {}
 
 
+def test_states_of_some_images_are_those_of_all(store: Store, tmp_path: Path) -> None:
+    imgs = images(tmp_path / "imgs", 4)
+    store.add_corrections([(imgs[0], "dog", "accept", None), (imgs[1], "cat", "reject", None)])
+    store.add_correction(imgs[3], "owl", "accept")
+    store.undo()  # imgs[3]: corrected, then undone: an empty state, still in the log
+    everything = store.tag_states()
+    assert set(everything) == {imgs[0], imgs[1], imgs[3]}
+    asked = [imgs[0], tmp_path / "imgs" / ".." / "imgs" / imgs[1].name, imgs[2], tmp_path / "never-seen.jpg"]
+    assert store.tag_states(asked) == {imgs[0]: everything[imgs[0]], imgs[1]: everything[imgs[1]]}
+    assert store.tag_states([imgs[3]]) == {imgs[3]: everything[imgs[3]]}
+
+
 # -- import and export ----------------------------------------------------------------------------
 
 
