@@ -5,6 +5,7 @@ second, and measures while tagging runs:
 
 - the longest stall of the Qt event loop: a 10 ms timer measures its own lateness (target: < 50 ms);
 - the time from opening the folder to the first thumbnail in the grid (target: < 1 s);
+- after each scroll, the time until every image on screen shows its thumbnail;
 - tagging throughput.
 
     python benchmarks/bench_gui_responsiveness.py [--images 10000] [--max-seconds 900]
@@ -141,6 +142,9 @@ def main() -> int:
     gc_started = [0.0]
 
     state = {"last": 0.0, "opened": 0.0, "first_thumbnail": None, "tagging_started": None, "done": None}
+    page: dict = {"paths": [], "scrolled": 0.0}  # the images a scroll brought on screen, and when
+    fills: list[float] = []  # per scroll: seconds until every image on screen had its thumbnail
+    unfilled = [0]  # scrolls whose page was not complete before the next scroll
 
     def gc_callback(phase: str, info: dict) -> None:
         if phase == "start":
@@ -163,6 +167,9 @@ def main() -> int:
         state["last"] = now
         if state["first_thumbnail"] is None and any(window.model.has_thumbnail(i.path) for i in window.model.items[:40]):
             state["first_thumbnail"] = now - state["opened"]
+        if page["paths"] and all(window.model.has_thumbnail(p) for p in page["paths"]):
+            fills.append(now - page["scrolled"])
+            page["paths"] = []
         run = window.run
         if state["tagging_started"] is None and run is not None and run.done > 0:
             state["tagging_started"] = now - state["opened"]
@@ -177,8 +184,10 @@ def main() -> int:
         app.quit()
 
     def scroll() -> None:
+        unfilled[0] += bool(page["paths"])
         bar = window.grid.verticalScrollBar()
         bar.setValue(bar.value() + bar.pageStep() if bar.value() < bar.maximum() else 0)
+        page["paths"], page["scrolled"] = window.visible_paths(), time.perf_counter()
 
     def start() -> None:
         state["opened"] = time.perf_counter()
@@ -216,6 +225,11 @@ def main() -> int:
     print(f"images                  {args.images} ({tagged} tagged, provider {provider}, {os.cpu_count()} CPUs)")
     print(f"first thumbnail         {state['first_thumbnail'] * 1000 if state['first_thumbnail'] else float('nan'):.0f} ms after opening (target < 1000)")
     print(f"first tagging results   {(state['tagging_started'] or float('nan')) * 1000:.0f} ms after opening")
+    if fills:
+        fills_ms = sorted(f * 1000 for f in fills)
+        print(f"page of thumbnails      filled {fills_ms[len(fills_ms) // 2]:.0f} ms after a scroll (median),"
+              f" {fills_ms[int(len(fills_ms) * 0.9)]:.0f} ms (90th pct); {unfilled[0]} of {len(fills) + unfilled[0]}"
+              " pages not filled before the next scroll")
     print(f"tagging time            {elapsed:.1f} s ({tagged / elapsed:.0f} images/s, scrolling: {not args.no_scroll})")
     print(f"event-loop ticks        {len(stalls_ms)}")
     print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
