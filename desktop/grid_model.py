@@ -241,9 +241,6 @@ class ImageFilterProxy(QSortFilterProxyModel):
             self.mode = mode
         self.setFilterRegularExpression(filter_pattern(self.text, self.mode))
 
-    def active(self) -> bool:
-        return bool(self.text) or self.mode is not FilterMode.ALL
-
 
 def filter_key(item: ImageItem, threshold: float) -> str:
     """What the filter matches a row against: a first line of two flags ('u' unreviewed, 'x' unreadable,
