@@ -6,7 +6,8 @@ second, and measures while tagging runs:
 - the longest stall of the Qt event loop: a 10 ms timer measures its own lateness (target: < 50 ms);
 - the time from opening the folder to the first thumbnail in the grid (target: < 1 s);
 - after each scroll, the time until every image on screen shows its thumbnail;
-- tagging throughput.
+- tagging throughput;
+- the same stalls for --after-seconds after tagging ends (what the window does once a run is over).
 
     python benchmarks/bench_gui_responsiveness.py [--images 10000] [--max-seconds 900]
 
@@ -104,6 +105,8 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, help="where the generated images are kept (default: a temp dir)")
     parser.add_argument("--max-seconds", type=float, default=900, help="stop measuring after this long")
     parser.add_argument("--no-scroll", action="store_true", help="do not scroll while tagging")
+    parser.add_argument("--after-seconds", type=float, default=3.0,
+                        help="go on measuring this long after tagging ends (the window's own work after a run)")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="write a cProfile of the GUI thread to FILE")
     parser.add_argument("--trace-stalls", action="store_true",
                         help="sample the GUI thread's stack whenever the loop is 25 ms late; print where it was")
@@ -175,6 +178,7 @@ def main() -> int:
             state["tagging_started"] = now - state["opened"]
         if run is not None and window.tagging_done() and state["done"] is None:
             state["done"] = now - state["opened"]
+        if state["done"] is not None and now - state["opened"] > state["done"] + args.after_seconds:
             stop()
         elif now - state["opened"] > args.max_seconds:
             stop()
@@ -234,6 +238,10 @@ def main() -> int:
     print(f"event-loop ticks        {len(stalls_ms)}")
     print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
     print(f"99th percentile stall   {p99:.1f} ms; median {statistics.median(stalls_ms) if stalls_ms else float('nan'):.1f} ms")
+    if state["done"] is not None:
+        after = [s * 1000 for s, t in zip(stalls, moments) if t > state["done"]]
+        print(f"after tagging ended     longest stall {max(after, default=float('nan')):.1f} ms"
+              f" in the {args.after_seconds:.0f} s measured after it (the window's own work after a run)")
     full = sorted(((s, t, thread) for g, s, t, thread in collections if g == 2), reverse=True)
     longest = f"longest full {full[0][0] * 1000:.0f} ms at {full[0][1]:.1f} s in {full[0][2]}" if full else "no full pass"
     print(f"cyclic GC               {len(collections)} passes, {len(full)} full, {longest};"

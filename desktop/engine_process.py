@@ -6,8 +6,9 @@ code made every Qt call of the GUI thread wait for the GIL: the stall benchmark 
 stalls of 100-460 ms while tagging. In a child process it costs the GUI nothing, and a crash of the
 engine (a GPU driver, a decoder) cannot take the window and the user's work down with it.
 
-Two pipes: one carries tagging (long requests, results streamed back batch by batch), the other quick
-queries (nearest words), answered by a second thread in the child so that they never wait behind a batch.
+Two pipes: one carries tagging (long requests, results streamed back batch by batch), the other queries
+(nearest words, the review order), answered by a second thread in the child so that they never wait
+behind a batch.
 Only the tagging writes happen in the child; the window records corrections in its own process (SQLite in
 WAL mode lets both write, one at a time).
 """
@@ -54,8 +55,9 @@ class EngineProcess:
     """A `TaggingService` over the store at `db_path` and the model `model_spec` (None: the bundled
     fp32 one), running in a child process.
 
-    `load` and `tag` are meant for one thread (the window's tagging thread), `similar` for another; each
-    blocks until the child answers. Start it early: the child loads in the background.
+    `load` and `tag` are meant for one thread (the window's tagging thread), the queries (`similar`,
+    `review_order`) for another; each blocks until the child answers. Start it early: the child loads in
+    the background.
     """
 
     def __init__(self, db_path: Path | None, model_spec: ModelSpec | None = None) -> None:
@@ -135,8 +137,18 @@ class EngineProcess:
                     raise RuntimeError(payload)
 
     def similar(self, word: str, backend: str, vectors_file: Path | None, top: int) -> list[tuple[str, float]]:
+        """The backend's nearest words to `word` ([] for a word it does not know)."""
+        return self._query("similar", word, backend, vectors_file, top)
+
+    def review_order(self, options: TagOptions, paths: Sequence[Path]) -> list[Path]:
+        """The unreviewed images of `paths` that have cached outputs, the correction that would teach the
+        most first (`tagsight review-queue`). In the child: for 2,000 images, ranking them twice and
+        building the queue held the window process's GIL long enough for 107 ms stalls."""
+        return self._query("review_order", options, list(paths))
+
+    def _query(self, kind: str, *args: Any) -> Any:
         with self._query_lock:
-            self._send(self._query_conn, ("similar", (word, backend, vectors_file, top)))
+            self._send(self._query_conn, (kind, args))
             return self._reply(self._query_conn)
 
     def close(self, timeout: float = 15.0) -> None:
@@ -265,10 +277,23 @@ def _serve_queries(conn: Connection, service: Any) -> None:
             return
         if message is None:
             return
-        kind, (word, backend, vectors_file, top) = message
+        kind, args = message
         try:
-            conn.send(("ok", service.similar(word, backend, vectors_file, top)))
-        except KeyError:
-            conn.send(("ok", []))  # a word the backend does not know has no neighbours
+            conn.send(("ok", _QUERIES[kind](service, *args)))
         except Exception as exc:
+            logging.getLogger(__name__).exception("engine query %s failed", kind)
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _similar(service: Any, word: str, backend: str, vectors_file: Path | None, top: int) -> list[tuple[str, float]]:
+    try:
+        return service.similar(word, backend, vectors_file, top)
+    except KeyError:
+        return []  # a word the backend does not know has no neighbours
+
+
+def _review_order(service: Any, options: TagOptions, paths: list[Path]) -> list[Path]:
+    return [item.path for item in service.review_queue(options, paths=paths)]
+
+
+_QUERIES: dict[str, Callable[..., Any]] = {"similar": _similar, "review_order": _review_order}

@@ -41,7 +41,7 @@ from tagsight.desktop.panel import ImagePanel, is_typing_key
 from tagsight.desktop.qtfix import protect_none
 from tagsight.desktop.settings import WindowSettings
 from tagsight.desktop.store_adapter import Action, StoreAdapter
-from tagsight.engine.store import TagState, apply_event, normalize_path
+from tagsight.engine.store import TagState, apply_event
 from tagsight.desktop.engine_process import EngineInfo, EngineProcess
 from tagsight.desktop.export_menu import fill_export_menu
 from tagsight.desktop.tagging import TaggingController, TagRun, tag_options
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self._finished_run: TagRun | None = None
         self._pending_writes = 0
         self._answered: dict[Path, TagState] = {}  # store answers held back while writes are queued
-        self._review_order: list[Path] = []  # `tagsight review-queue` order, refreshed after each tagging run
+        self._review_order: dict[Path, int] = {}  # place in `tagsight review-queue` order, refreshed after each run
         self._closing = False
 
         self.model = ImageListModel(self.thumbnails.request)
@@ -542,10 +542,10 @@ class MainWindow(QMainWindow):
     def _refresh_review_order(self) -> None:
         options, paths = self.options, self.model.paths()
 
-        def order() -> list[Path]:
-            return [item.path for item in self.store.service.review_queue(options, paths=paths)]
+        def order() -> dict[Path, int]:
+            return {path: i for i, path in enumerate(self.engine.review_order(options, paths))}
 
-        def found(order: list[Path]) -> None:
+        def found(order: dict[Path, int]) -> None:
             if not self._closing:
                 self._review_order = order
 
@@ -555,15 +555,14 @@ class MainWindow(QMainWindow):
     def next_unreviewed(self) -> None:
         """The next unreviewed image in `tagsight review-queue` order (the correction that would teach
         the most first), going on after the current one; in grid order while that order is unknown."""
-        shown = {normalize_path(item.path): row for row, item in enumerate(self.model.items)}
         current = self.grid.currentIndex().row()
         here = self.current_item()
-        order = self._review_order
-        if here is not None and here.state.review == "unreviewed" and normalize_path(here.path) in order:
-            at = order.index(normalize_path(here.path)) + 1  # skipping this one: go on after it
+        order = list(self._review_order)  # the grid's paths are already in the store's form
+        if here is not None and here.state.review == "unreviewed" and here.path in self._review_order:
+            at = self._review_order[here.path] + 1  # skipping this one: go on after it
             order = order[at:] + order[:at]
         for path in order:
-            source = shown.get(path)
+            source = self.model.row_of(path)
             if source is None:
                 continue
             item = self.model.items[source]
