@@ -7,7 +7,8 @@ second, and measures while tagging runs:
 - the time from opening the folder to the first thumbnail in the grid (target: < 1 s);
 - after each scroll, the time until every image on screen shows its thumbnail;
 - tagging throughput;
-- the same stalls for --after-seconds after tagging ends (what the window does once a run is over).
+- the same stalls for --after-seconds after tagging ends (what the window does once a run is over);
+- with --retrain N, while N corrections are made, a projection is retrained and the folder re-ranked.
 
     python benchmarks/bench_gui_responsiveness.py [--images 10000] [--max-seconds 900]
 
@@ -107,6 +108,8 @@ def main() -> int:
     parser.add_argument("--no-scroll", action="store_true", help="do not scroll while tagging")
     parser.add_argument("--after-seconds", type=float, default=3.0,
                         help="go on measuring this long after tagging ends (the window's own work after a run)")
+    parser.add_argument("--retrain", type=int, default=0, metavar="N",
+                        help="once tagged, accept the top label of N images, retrain and re-rank, measuring on")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="write a cProfile of the GUI thread to FILE")
     parser.add_argument("--trace-stalls", action="store_true",
                         help="sample the GUI thread's stack whenever the loop is 25 ms late; print where it was")
@@ -144,7 +147,9 @@ def main() -> int:
     collected = [0]
     gc_started = [0.0]
 
-    state = {"last": 0.0, "opened": 0.0, "first_thumbnail": None, "tagging_started": None, "done": None}
+    state = {"last": 0.0, "opened": 0.0, "first_thumbnail": None, "tagging_started": None, "done": None,
+             "retrain": None, "retrained": None}
+    first_run: list = [None]
     page: dict = {"paths": [], "scrolled": 0.0}  # the images a scroll brought on screen, and when
     fills: list[float] = []  # per scroll: seconds until every image on screen had its thumbnail
     unfilled = [0]  # scrolls whose page was not complete before the next scroll
@@ -178,10 +183,33 @@ def main() -> int:
             state["tagging_started"] = now - state["opened"]
         if run is not None and window.tagging_done() and state["done"] is None:
             state["done"] = now - state["opened"]
-        if state["done"] is not None and now - state["opened"] > state["done"] + args.after_seconds:
+            first_run[0] = run
+        if args.retrain and state["done"] is not None and state["retrain"] is None:
+            retrain(now - state["opened"])
+        if (state["retrain"] or -1) >= 0 and state["retrained"] is None and window.run is not first_run[0] \
+                and window.tagging_done():
+            state["retrained"] = now - state["opened"]
+        ended = state["retrained"] if args.retrain else state["done"]
+        if ended is not None and now - state["opened"] > ended + args.after_seconds:
             stop()
         elif now - state["opened"] > args.max_seconds:
             stop()
+
+    def retrain(when: float) -> None:
+        """Accept the top suggestion of --retrain images in one go (on the window's store thread), then,
+        measured from there, retrain from the window's menu action, which re-ranks the folder after."""
+        state["retrain"] = -1.0  # corrections being saved: a burst no user makes, so not measured
+        corrected = [item for item in window.model.items if item.labels][: args.retrain]
+
+        def correct() -> None:
+            store = window.service.store
+            store.add_corrections([(item.path, item.labels[0][0], "accept", None) for item in corrected], source="gui")
+
+        def saved(_: object) -> None:
+            state["retrain"] = time.perf_counter() - state["opened"]
+            window.retrain()
+
+        window.store_worker.submit(correct, on_done=saved)
 
     def stop() -> None:
         state["last"] = 0.0  # quitting closes the window: not a stall of the running application
@@ -238,9 +266,14 @@ def main() -> int:
     print(f"event-loop ticks        {len(stalls_ms)}")
     print(f"longest stall           {stalls_ms[-1] if stalls_ms else float('nan'):.1f} ms (target < 50)")
     print(f"99th percentile stall   {p99:.1f} ms; median {statistics.median(stalls_ms) if stalls_ms else float('nan'):.1f} ms")
-    if state["done"] is not None:
-        after = [s * 1000 for s, t in zip(stalls, moments) if t > state["done"]]
-        print(f"after tagging ended     longest stall {max(after, default=float('nan')):.1f} ms"
+    if state["retrained"] is not None:
+        during = [s * 1000 for s, t in zip(stalls, moments) if state["retrain"] < t <= state["retrained"]]
+        print(f"retrain and re-rank     {state['retrained'] - state['retrain']:.1f} s ({args.retrain} corrections);"
+              f" longest stall meanwhile {max(during, default=float('nan')):.1f} ms")
+    ended = state["retrained"] if args.retrain else state["done"]
+    if ended is not None:
+        after = [s * 1000 for s, t in zip(stalls, moments) if t > ended]
+        print(f"after the last run      longest stall {max(after, default=float('nan')):.1f} ms"
               f" in the {args.after_seconds:.0f} s measured after it (the window's own work after a run)")
     full = sorted(((s, t, thread) for g, s, t, thread in collections if g == 2), reverse=True)
     longest = f"longest full {full[0][0] * 1000:.0f} ms at {full[0][1]:.1f} s in {full[0][2]}" if full else "no full pass"
