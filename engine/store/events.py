@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Collection, Iterator, Sequence, TypeVar
+from typing import Collection, Iterable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,8 +31,20 @@ def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def register_tag(s: Session, name: str, now: int) -> None:
-    s.execute(sqlite_insert(Tag.__table__).values(name=name, created_us=now).on_conflict_do_nothing(index_elements=["name"]))
+TAGGING_ACTIONS = ("accept", "add", "rename")  # the actions whose label becomes one of the image's tags
+
+
+def register_tags(s: Session, given: Iterable[tuple[str, int]]) -> None:
+    """Make the (label, time) pairs known tags, each dated by its first use; one statement for all of
+    them (one per correction autoflushed each pending row: 0.7 ms a correction, 2.2 s for 3,000 images)."""
+    first: dict[str, int] = {}
+    for name, time_us in given:
+        first[name] = min(time_us, first.get(name, time_us))
+    if first:
+        s.execute(
+            sqlite_insert(Tag.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            [{"name": name, "created_us": time_us} for name, time_us in sorted(first.items())],
+        )
 
 
 def check_source(source: str) -> None:
@@ -82,8 +94,6 @@ def append(
         source=source,
     )
     s.add(event)
-    if action in ("accept", "add", "rename"):
-        register_tag(s, label, time_us)
     return event
 
 

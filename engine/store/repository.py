@@ -28,6 +28,7 @@ from . import corrections_io
 from .database import WRITE_OPTION, describe_error, ensure_writable, inspect_file, is_busy, make_engine
 from .errors import CorrectionError, StoreError
 from .events import (
+    TAGGING_ACTIONS,
     CorrectionItem,
     ImageRef,
     all_states,
@@ -37,7 +38,7 @@ from .events import (
     check_source,
     events,
     redo_targets,
-    register_tag,
+    register_tags,
     revert,
     undo_target_for_row,
     undo_targets,
@@ -418,6 +419,7 @@ class Store:
             for (_, label, action, previous), ref in zip(checked, refs):
                 image_id = ref if isinstance(ref, int) else _upsert(s, ref, now)
                 made.append(append(s, image_id, label, action, previous, None, batch, now, source))
+            register_tags(s, ((label, now) for _, label, action, _ in checked if action in TAGGING_ACTIONS))
             s.flush()
             return events(s, [c.id for c in made])
 
@@ -512,6 +514,7 @@ class Store:
             imported = duplicates = 0
             problems: list[RowError] = []
             ids: dict[Path, int] = {}
+            tagged: list[tuple[str, int]] = []
             for row in good:
                 if row.path not in ids:
                     ref = refs[row.path]
@@ -541,6 +544,9 @@ class Store:
                 )
                 s.flush()  # later undo rows may target this one
                 imported += 1
+                if row.action in TAGGING_ACTIONS:
+                    tagged.append((label, row.time_us if row.time_us is not None else now))
+            register_tags(s, tagged)
             return imported, duplicates, problems
 
         imported, duplicates, problems = self._write(run) if good else (0, 0, [])
@@ -852,7 +858,7 @@ def _vocabulary_id(s: Session, name: str) -> int:
 
 
 def _ensure_tag(s: Session, name: str, now: int) -> Tag:
-    register_tag(s, name, now)
+    register_tags(s, [(name, now)])
     return s.scalars(select(Tag).where(Tag.name == name)).one()
 
 

@@ -199,6 +199,17 @@ def write_csv(path: Path, text: str) -> Path:
     return path
 
 
+
+def test_labels_given_as_tags_become_known_tags_and_rejected_ones_do_not(store: Store, tmp_path: Path) -> None:
+    a, b, c = images(tmp_path / "imgs", 3)
+    store.add_corrections([(a, "dog", "accept", None), (b, "dog", "accept", None), (c, "owl", "reject", None)])
+    store.add_corrections([(a, "cat", "add", None), (b, "puppy", "rename", "dog")])
+    store.import_corrections(write_csv(tmp_path / "in.csv", f"path,label,action\n{c},heron,add\n{c},crow,reject\n"))
+    assert store.tag_names() == ["cat", "dog", "heron", "puppy"]
+    store.set_tag_parent("dog", "animal")  # a known tag keeps its place when given again
+    store.add_correction(c, "dog", "accept")
+    assert store.tag_path("dog") == "animal|dog"
+
 def test_import_reports_bad_rows_by_line_and_keeps_good_ones(store: Store, tmp_path: Path) -> None:
     a, b = images(tmp_path / "imgs", 2)
     src = write_csv(
