@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Sequence, TypeVar
+from typing import Collection, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -69,32 +69,33 @@ def check_item(item: CorrectionItem) -> tuple[ImageRef, str, str, str | None]:
     return image, label, action, previous
 
 
-def append(
-    s: Session,
-    image_id: int,
-    label: str,
-    action: str,
-    previous: str | None,
-    target_id: int | None,
-    batch: str,
-    time_us: int,
-    source: str,
-    *,
-    uid: str | None = None,
-) -> Correction:
-    event = Correction(
-        uid=uid or uuid.uuid4().hex,
-        batch=batch,
-        image_id=image_id,
-        label=label,
-        action=action,
-        previous=previous,
-        target_id=target_id,
-        time_us=time_us,
-        source=source,
-    )
-    s.add(event)
-    return event
+class NewEvent(NamedTuple):
+    """A correction row to write (`uid` made when None)."""
+
+    image_id: int
+    label: str
+    action: str
+    previous: str | None
+    target_id: int | None
+    batch: str
+    time_us: int
+    source: str
+    uid: str | None = None
+
+
+def append(s: Session, new: Sequence[NewEvent]) -> list[int]:
+    """Write `new` in one bulk insert and return their ids, in order. (As ORM objects, one unit of work
+    each, saving one correction of 10,000 selected images spent most of its time in the flush.) The ids
+    are read back by uid, not with RETURNING, which SQLite only has from 3.35."""
+    if not new:
+        return []
+    rows = [{**event._asdict(), "uid": event.uid or uuid.uuid4().hex} for event in new]
+    s.execute(insert(Correction), rows)
+    uids = [row["uid"] for row in rows]
+    ids: dict[str, int] = {}
+    for chunk in chunks(uids):
+        ids.update((uid, event_id) for uid, event_id in s.execute(select(Correction.uid, Correction.id).where(Correction.uid.in_(chunk))))
+    return [ids[uid] for uid in uids]
 
 
 def events(s: Session, ids: Sequence[int] | None, *, image_id: int | None = None) -> list[CorrectionEvent]:
@@ -181,16 +182,11 @@ def redo_targets(s: Session, n: int) -> list[Correction]:
     return picked
 
 
-def revert(s: Session, targets: list[Correction], source: str) -> list[Correction]:
-    """Append one batch of undo events reverting `targets`, newest first."""
-    batch = uuid.uuid4().hex
-    now = now_us()
-    made = [
-        append(s, t.image_id, t.label, "undo", t.previous, t.id, batch, now, source)
-        for t in sorted(targets, key=lambda c: c.id, reverse=True)
-    ]
-    s.flush()
-    return made
+def revert(s: Session, targets: list[Correction], source: str) -> list[int]:
+    """Append one batch of undo events reverting `targets`, newest first; their ids."""
+    batch, now = uuid.uuid4().hex, now_us()
+    ordered = sorted(targets, key=lambda c: c.id, reverse=True)
+    return append(s, [NewEvent(t.image_id, t.label, "undo", t.previous, t.id, batch, now, source) for t in ordered])
 
 
 def undo_target_for_row(s: Session, image_id: int, row: corrections_io.ParsedRow) -> tuple[Correction | None, str]:

@@ -31,6 +31,7 @@ from .events import (
     TAGGING_ACTIONS,
     CorrectionItem,
     ImageRef,
+    NewEvent,
     all_states,
     append,
     check_item,
@@ -415,13 +416,13 @@ class Store:
 
         def run(s: Session) -> list[CorrectionEvent]:
             now = now_us()
-            made = []
-            for (_, label, action, previous), ref in zip(checked, refs):
-                image_id = ref if isinstance(ref, int) else _upsert(s, ref, now)
-                made.append(append(s, image_id, label, action, previous, None, batch, now, source))
+            new = [
+                NewEvent(ref if isinstance(ref, int) else _upsert(s, ref, now), label, action, previous, None, batch, now, source)
+                for (_, label, action, previous), ref in zip(checked, refs)
+            ]
+            ids = append(s, new)
             register_tags(s, ((label, now) for _, label, action, _ in checked if action in TAGGING_ACTIONS))
-            s.flush()
-            return events(s, [c.id for c in made])
+            return events(s, ids)
 
         return self._write(run)
 
@@ -430,13 +431,13 @@ class Store:
         undo events written (empty if there was nothing to undo). Undo events are appended: the
         log keeps everything, and an undone action can be redone with `redo`."""
         check_source(source)
-        return self._write(lambda s: events(s, [u.id for u in revert(s, undo_targets(s, n), source)]))
+        return self._write(lambda s: events(s, revert(s, undo_targets(s, n), source)))
 
     def redo(self, n: int = 1, *, source: str = "cli") -> list[CorrectionEvent]:
         """Re-apply the last `n` undone actions, as long as no new correction came after the
         undo (as in an editor: a new action clears the redo history). Returns the events written."""
         check_source(source)
-        return self._write(lambda s: events(s, [u.id for u in revert(s, redo_targets(s, n), source)]))
+        return self._write(lambda s: events(s, revert(s, redo_targets(s, n), source)))
 
     def corrections(self, image: ImageRef | None = None) -> list[CorrectionEvent]:
         """The event log in order (all of it, or one image's), undo events included."""
@@ -530,22 +531,14 @@ class Store:
                         problems.append(RowError(row.line, problem))
                         continue
                     label, previous = target.label, target.previous
-                append(
-                    s,
-                    image_id,
-                    label,
-                    row.action,
-                    previous,
-                    target.id if target is not None else None,
-                    row.batch or batch,
-                    row.time_us if row.time_us is not None else now,
-                    row.source or source,
-                    uid=row.uid,
-                )
-                s.flush()  # later undo rows may target this one
+                time_us = row.time_us if row.time_us is not None else now
+                target_id = target.id if target is not None else None
+                # One row at a time: a later undo row may target this one.
+                append(s, [NewEvent(image_id, label, row.action, previous, target_id, row.batch or batch, time_us,
+                                    row.source or source, row.uid)])
                 imported += 1
                 if row.action in TAGGING_ACTIONS:
-                    tagged.append((label, row.time_us if row.time_us is not None else now))
+                    tagged.append((label, time_us))
             register_tags(s, tagged)
             return imported, duplicates, problems
 
@@ -733,14 +726,13 @@ class Store:
     def _prepare_refs(self, refs: Sequence[ImageRef]) -> list[int | ImageFile]:
         """Image ids as they are; paths to their id, or (unknown) to a hashed `ImageFile`.
         Hashing happens here, outside the write transaction, so the lock is held briefly."""
-        paths = [normalize_path(r) for r in refs if not isinstance(r, int)]
-        known = self._known_paths(paths)
+        normalized = [r if isinstance(r, int) else normalize_path(r) for r in refs]
+        known = self._known_paths(r for r in normalized if not isinstance(r, int))
         prepared: list[int | ImageFile] = []
-        for ref in refs:
-            if isinstance(ref, int):
-                prepared.append(ref)
+        for path in normalized:
+            if isinstance(path, int):
+                prepared.append(path)
                 continue
-            path = normalize_path(ref)
             if path in known:
                 prepared.append(known[path])
                 continue
