@@ -416,9 +416,11 @@ class Store:
 
         def run(s: Session) -> list[CorrectionEvent]:
             now = now_us()
+            registered = iter(_upsert_many(s, [ref for ref in refs if not isinstance(ref, int)], now))
+            image_ids = [ref if isinstance(ref, int) else next(registered) for ref in refs]
             new = [
-                NewEvent(ref if isinstance(ref, int) else _upsert(s, ref, now), label, action, previous, None, batch, now, source)
-                for (_, label, action, previous), ref in zip(checked, refs)
+                NewEvent(image_id, label, action, previous, None, batch, now, source)
+                for (_, label, action, previous), image_id in zip(checked, image_ids)
             ]
             ids = append(s, new)
             register_tags(s, ((label, now) for _, label, action, _ in checked if action in TAGGING_ACTIONS))
@@ -470,15 +472,13 @@ class Store:
     def tag_states(self, paths: Iterable[Path | str] | None = None) -> dict[Path, TagState]:
         """Image path -> folded state, for every image with corrections (or those of `paths`
         that have any: an image missing from the result was never corrected)."""
-        wanted = None if paths is None else sorted({str(normalize_path(p)) for p in paths})
+        wanted = None if paths is None else {str(normalize_path(p)) for p in paths}
 
         def run(s: Session) -> dict[Path, TagState]:
             if wanted is None:
                 image_paths = {i: p for i, p in s.execute(select(Image.id, Image.path))}
             else:
-                image_paths = {}
-                for chunk in chunks(wanted):
-                    image_paths.update((i, p) for i, p in s.execute(select(Image.id, Image.path).where(Image.path.in_(chunk))))
+                image_paths = {i: p for p, i in _image_ids(s, wanted).items()}
             states = all_states(s, None if wanted is None else image_paths.keys())
             return {Path(image_paths[image_id]): state for image_id, state in states.items()}
 
@@ -712,16 +712,10 @@ class Store:
     # -- helpers needing self -------------------------------------------------------------------
 
     def _known_paths(self, paths: Iterable[Path]) -> dict[Path, int]:
-        keys = sorted({str(p) for p in paths})
-
-        def run(s: Session) -> dict[Path, int]:
-            found: dict[Path, int] = {}
-            for chunk in chunks(keys):
-                for image_id, path in s.execute(select(Image.id, Image.path).where(Image.path.in_(chunk))):
-                    found[Path(path)] = image_id
-            return found
-
-        return self._read(run) if keys else {}
+        keys = {str(p) for p in paths}
+        if not keys:
+            return {}
+        return {Path(path): image_id for path, image_id in self._read(lambda s: _image_ids(s, keys)).items()}
 
     def _prepare_refs(self, refs: Sequence[ImageRef]) -> list[int | ImageFile]:
         """Image ids as they are; paths to their id, or (unknown) to a hashed `ImageFile`.
@@ -779,6 +773,14 @@ def _image_id(s: Session, image: ImageRef) -> int | None:
         return image if s.get(Image, image) is not None else None
     found = _image_by_path(s, image)
     return found.id if found is not None else None
+
+
+def _image_ids(s: Session, paths: Iterable[str]) -> dict[str, int]:
+    """The image id of each of `paths` (in the stored form) that is known."""
+    found: dict[str, int] = {}
+    for chunk in chunks(sorted(set(paths))):
+        found.update((path, image_id) for image_id, path in s.execute(select(Image.id, Image.path).where(Image.path.in_(chunk))))
+    return found
 
 
 def _upsert(s: Session, f: ImageFile, now: int) -> int:
