@@ -8,7 +8,8 @@ second, and measures while tagging runs:
 - after each scroll, the time until every image on screen shows its thumbnail;
 - tagging throughput;
 - the same stalls for --after-seconds after tagging ends (what the window does once a run is over);
-- with --retrain N, while N corrections are made, a projection is retrained and the folder re-ranked.
+- with --retrain N: N top labels are accepted at once (not measured), then the stalls while the window
+  retrains a projection from them and re-ranks the folder.
 
     python benchmarks/bench_gui_responsiveness.py [--images 10000] [--max-seconds 900]
 
